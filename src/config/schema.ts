@@ -1,0 +1,223 @@
+// The config file's ajv schema. Every key is documented in config.example.yaml; an unknown key,
+// a wrong type or a missing required value stops the start with a message naming the key.
+import type { JSONSchemaType } from 'ajv';
+
+export type ListenerResource = 'client' | 'federation' | 'media' | 'admin' | 'metrics';
+
+export interface ListenerConfig {
+  port: number;
+  bind_addresses: string[];
+  resources: ListenerResource[];
+  tls?: { certificate_path: string; private_key_path: string };
+}
+
+export interface RateLimitRule {
+  per_second: number;
+  burst_count: number;
+}
+
+export interface PratConfig {
+  server_name: string;
+  public_baseurl: string;
+  signing_key_path: string;
+  listeners: ListenerConfig[];
+  database: {
+    /** An external PostgreSQL URL; when absent the embedded PostgreSQL runs in `embedded.data_dir`. */
+    url?: string;
+    embedded?: { data_dir: string; port?: number; password: string };
+    max_connections: number;
+  };
+  media: {
+    store_path: string;
+    max_upload_size: number;
+    enable_authenticated_media: boolean;
+  };
+  registration: {
+    enabled: boolean;
+    shared_secret?: string;
+    require_token: boolean;
+    allow_guests: boolean;
+  };
+  rate_limits: {
+    enabled: boolean;
+    login: RateLimitRule;
+    registration: RateLimitRule;
+    message: RateLimitRule;
+    media_upload: RateLimitRule;
+    default: RateLimitRule;
+  };
+  limits: {
+    max_request_body_size: number;
+  };
+  rooms: {
+    default_room_version: string;
+  };
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    format: 'json' | 'pretty';
+  };
+  well_known: {
+    /** Served at /.well-known/matrix/server; absent: answered 404. */
+    server?: string;
+    /** Extra keys merged into /.well-known/matrix/client. */
+    client_extra?: Record<string, unknown>;
+  };
+  tls: {
+    /** Extra CA certificate files trusted for outbound HTTPS (federation, URL previews). */
+    extra_ca_files: string[];
+  };
+}
+
+const rateLimitRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['per_second', 'burst_count'],
+  properties: {
+    per_second: { type: 'number', exclusiveMinimum: 0 },
+    burst_count: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+export const configSchema: JSONSchemaType<PratConfig> = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'server_name',
+    'public_baseurl',
+    'signing_key_path',
+    'listeners',
+    'database',
+    'media',
+    'registration',
+    'rate_limits',
+    'limits',
+    'rooms',
+    'log',
+    'well_known',
+    'tls',
+  ],
+  properties: {
+    server_name: { type: 'string', minLength: 1 },
+    public_baseurl: { type: 'string', format: 'uri' },
+    signing_key_path: { type: 'string', minLength: 1 },
+    listeners: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['port', 'bind_addresses', 'resources'],
+        properties: {
+          port: { type: 'integer', minimum: 0, maximum: 65535 },
+          bind_addresses: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+          resources: {
+            type: 'array',
+            minItems: 1,
+            uniqueItems: true,
+            items: { type: 'string', enum: ['client', 'federation', 'media', 'admin', 'metrics'] },
+          },
+          tls: {
+            type: 'object',
+            nullable: true,
+            additionalProperties: false,
+            required: ['certificate_path', 'private_key_path'],
+            properties: {
+              certificate_path: { type: 'string', minLength: 1 },
+              private_key_path: { type: 'string', minLength: 1 },
+            },
+          },
+        },
+      },
+    },
+    database: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['max_connections'],
+      properties: {
+        url: { type: 'string', nullable: true, minLength: 1 },
+        embedded: {
+          type: 'object',
+          nullable: true,
+          additionalProperties: false,
+          required: ['data_dir', 'password'],
+          properties: {
+            data_dir: { type: 'string', minLength: 1 },
+            port: { type: 'integer', nullable: true, minimum: 0, maximum: 65535 },
+            password: { type: 'string', minLength: 1 },
+          },
+        },
+        max_connections: { type: 'integer', minimum: 1, maximum: 1000 },
+      },
+    },
+    media: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['store_path', 'max_upload_size', 'enable_authenticated_media'],
+      properties: {
+        store_path: { type: 'string', minLength: 1 },
+        max_upload_size: { type: 'integer', minimum: 1 },
+        enable_authenticated_media: { type: 'boolean' },
+      },
+    },
+    registration: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled', 'require_token', 'allow_guests'],
+      properties: {
+        enabled: { type: 'boolean' },
+        shared_secret: { type: 'string', nullable: true, minLength: 1 },
+        require_token: { type: 'boolean' },
+        allow_guests: { type: 'boolean' },
+      },
+    },
+    rate_limits: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled', 'login', 'registration', 'message', 'media_upload', 'default'],
+      properties: {
+        enabled: { type: 'boolean' },
+        login: rateLimitRule,
+        registration: rateLimitRule,
+        message: rateLimitRule,
+        media_upload: rateLimitRule,
+        default: rateLimitRule,
+      },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['max_request_body_size'],
+      properties: { max_request_body_size: { type: 'integer', minimum: 1024 } },
+    },
+    rooms: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['default_room_version'],
+      properties: { default_room_version: { type: 'string', minLength: 1 } },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['level', 'format'],
+      properties: {
+        level: { type: 'string', enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+        format: { type: 'string', enum: ['json', 'pretty'] },
+      },
+    },
+    well_known: {
+      type: 'object',
+      additionalProperties: false,
+      required: [],
+      properties: {
+        server: { type: 'string', nullable: true, minLength: 1 },
+        client_extra: { type: 'object', nullable: true, required: [] },
+      },
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['extra_ca_files'],
+      properties: { extra_ca_files: { type: 'array', items: { type: 'string', minLength: 1 } } },
+    },
+  },
+};

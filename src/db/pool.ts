@@ -1,0 +1,58 @@
+// The PostgreSQL pool and the transaction helper every service composes its stores in.
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+
+/** What a store function needs: the pool or a client inside a transaction. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+// BIGINT columns hold timestamps and stream positions, all within 2^53; read them as numbers.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export class Database {
+  readonly pool: pg.Pool;
+
+  constructor(
+    connectionString: string,
+    maxConnections: number,
+    private readonly log: Logger,
+  ) {
+    this.pool = new pg.Pool({ connectionString, max: maxConnections });
+    // An idle client losing its connection must not crash the process.
+    this.pool.on('error', (err) => this.log.error({ err }, 'idle database connection failed'));
+  }
+
+  query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(text, values);
+  }
+
+  /**
+   * Runs `fn` in one transaction, named for logs. Serialization failures and deadlocks are
+   * retried, so callers write plain code and get all-or-nothing.
+   */
+  async withTx<T>(name: string, fn: (tx: Queryable) => Promise<T>, isolation: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE' = 'READ COMMITTED'): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      const started = performance.now();
+      try {
+        await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+        const result = await fn(client);
+        await client.query('COMMIT');
+        this.log.trace({ tx: name, ms: +(performance.now() - started).toFixed(2) }, 'transaction');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        const code = (err as { code?: string }).code;
+        if ((code === '40001' || code === '40P01') && attempt < 5) continue;
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,97 @@
+// The express app of one listener: common middleware (request ids and logs, CORS, raw body
+// with a size limit), the routers of the resources this listener serves, then 404 and errors.
+import { randomBytes } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from '../logger.js';
+import { MatrixError } from './errors.js';
+import { RouteTable, type RouteDeps } from './routes.js';
+import './types.js';
+
+export interface AppOptions {
+  log: Logger;
+  maxBodySize: number;
+  deps: RouteDeps;
+  /** Registers the routes of each resource this listener serves. */
+  mount(routes: RouteTable, router: express.Router): void;
+}
+
+function cors(req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, POST, PUT, DELETE, OPTIONS');
+  res.setHeader('Access-Control-Allow-Headers', 'X-Requested-With, Content-Type, Authorization, Date');
+  res.setHeader('Access-Control-Expose-Headers', 'Synapse-Trace-Id, Server, ETag');
+  if (req.method === 'OPTIONS') {
+    res.status(204).end();
+    return;
+  }
+  next();
+}
+
+export function createApp(opts: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    req.id = randomBytes(6).toString('hex');
+    const started = performance.now();
+    res.on('finish', () => {
+      // The route pattern, not the URL: the URL may hold an access token or personal data.
+      const pattern = req.route ? (Array.isArray(req.route.path) ? req.route.path[0] : req.route.path) : undefined;
+      const route = pattern !== undefined ? `${req.baseUrl}${String(pattern)}` : undefined;
+      opts.log.info(
+        {
+          reqId: req.id,
+          method: req.method,
+          route: route ?? req.path,
+          status: res.statusCode,
+          ms: +(performance.now() - started).toFixed(2),
+        },
+        'request',
+      );
+    });
+    next();
+  });
+  app.use(cors);
+
+  const router = express.Router({ strict: false });
+  const raw = express.raw({ type: () => true, limit: opts.maxBodySize });
+  // Media uploads stream their bodies themselves; everything else is buffered (bounded) here.
+  router.use((req, res, next) => {
+    if (req.path.startsWith('/_matrix/media/')) return next();
+    raw(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      if (Buffer.isBuffer(req.body)) req.rawBody = req.body;
+      req.body = undefined;
+      next();
+    });
+  });
+  opts.mount(new RouteTable(router, opts.deps), router);
+  app.use(router);
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new MatrixError('M_UNRECOGNIZED', 'Unrecognized request')));
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let error: MatrixError;
+    if (err instanceof MatrixError) {
+      error = err;
+    } else if ((err as { type?: string }).type === 'entity.too.large') {
+      error = new MatrixError('M_TOO_LARGE', 'Request body too large');
+    } else if ((err as { type?: string }).type?.startsWith('entity.') || (err as { type?: string }).type === 'request.aborted') {
+      error = new MatrixError('M_BAD_JSON', 'Could not read the request body');
+    } else {
+      opts.log.error({ reqId: req.id, err }, 'unhandled error');
+      error = new MatrixError('M_UNKNOWN', 'Internal server error', { status: 500 });
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    if (error.errcode === 'M_LIMIT_EXCEEDED' && typeof error.extra?.['retry_after_ms'] === 'number') {
+      res.setHeader('Retry-After', String(Math.ceil((error.extra['retry_after_ms'] as number) / 1000)));
+    }
+    res.status(error.status).json(error.toJSON());
+  });
+  return app;
+}

@@ -1,0 +1,119 @@
+// The route table. Each path lists its methods; any other method on a known path answers
+// 405 M_UNRECOGNIZED. A route declares its auth, body validator and rate-limit class as data,
+// and its handler returns the JSON to send (or writes the response itself).
+import type { NextFunction, Request, Response, Router } from 'express';
+import { MatrixError, unrecognized } from './errors.js';
+import type { RateLimitClass, RateLimiter } from './rate-limit.js';
+import type { Requester } from './types.js';
+import type { BodyValidator } from './validate.js';
+
+export type AuthMode =
+  /** An access token is required (401 without one). */
+  | 'required'
+  /** A token is used when given, and must then be valid. */
+  | 'optional'
+  /** Tokens are ignored. */
+  | 'none';
+
+export interface RouteSpec {
+  auth?: AuthMode;
+  /** Guests may call it (the spec's list of guest-accessible endpoints). */
+  guests?: boolean;
+  body?: BodyValidator<unknown>;
+  rateLimit?: RateLimitClass;
+  handler: (req: Request, res: Response) => unknown;
+}
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+export interface RouteDeps {
+  authenticate(token: string, req: Request): Promise<Requester>;
+  rateLimiter: RateLimiter;
+}
+
+export function accessTokenOf(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) throw new MatrixError('M_MISSING_TOKEN', 'Invalid Authorization header');
+    return m[1];
+  }
+  const q = req.query['access_token'];
+  return typeof q === 'string' && q.length > 0 ? q : undefined;
+}
+
+/** Parses the raw body bytes as a JSON object; empty means `{}` as Synapse treats it. */
+function parseJsonObject(raw: Buffer | undefined): unknown {
+  if (!raw || raw.length === 0) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new MatrixError('M_NOT_JSON', 'Content not JSON.');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MatrixError('M_BAD_JSON', 'Content must be a JSON object.');
+  }
+  return value;
+}
+
+export class RouteTable {
+  constructor(
+    private readonly router: Router,
+    private readonly deps: RouteDeps,
+  ) {}
+
+  add(paths: string | string[], methods: Partial<Record<Method, RouteSpec>>): void {
+    for (const [method, spec] of Object.entries(methods) as [Method, RouteSpec][]) {
+      const handler = this.wrap(spec);
+      switch (method) {
+        case 'GET':
+          this.router.get(paths, handler);
+          break;
+        case 'PUT':
+          this.router.put(paths, handler);
+          break;
+        case 'POST':
+          this.router.post(paths, handler);
+          break;
+        case 'DELETE':
+          this.router.delete(paths, handler);
+          break;
+      }
+    }
+    this.router.all(paths, (_req: Request, _res: Response, next: NextFunction) =>
+      next(new MatrixError('M_UNRECOGNIZED', 'Method not allowed', { status: 405 })),
+    );
+  }
+
+  /** Client API paths: served under v3 and the legacy r0 prefix alike. */
+  client(path: string, methods: Partial<Record<Method, RouteSpec>>): void {
+    this.add([`/_matrix/client/v3${path}`, `/_matrix/client/r0${path}`], methods);
+  }
+
+  clientV1(path: string, methods: Partial<Record<Method, RouteSpec>>): void {
+    this.add(`/_matrix/client/v1${path}`, methods);
+  }
+
+  private wrap(spec: RouteSpec) {
+    const auth = spec.auth ?? 'required';
+    return async (req: Request, res: Response): Promise<void> => {
+      if (auth !== 'none') {
+        const token = accessTokenOf(req);
+        if (token !== undefined) req.requester = await this.deps.authenticate(token, req);
+        else if (auth === 'required') throw new MatrixError('M_MISSING_TOKEN', 'Missing access token');
+        if (req.requester?.isGuest && !spec.guests) {
+          throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access is not allowed for this endpoint');
+        }
+      }
+      if (spec.rateLimit) {
+        this.deps.rateLimiter.take(spec.rateLimit, req.requester?.userId ?? req.ip ?? 'unknown');
+      }
+      if (spec.body) req.body = spec.body(parseJsonObject(req.rawBody));
+      const result = await spec.handler(req, res);
+      if (!res.headersSent) res.json(result ?? {});
+    };
+  }
+}
+
+export { unrecognized };

@@ -1,0 +1,157 @@
+// The composition root: builds the database, stores, services and HTTP listeners from a
+// config, explicitly (no globals, no service locator), and tears them down in order.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type express from 'express';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { PratConfig, ListenerResource } from './config/schema.js';
+import { Database } from './db/pool.js';
+import { migrate } from './db/migrate.js';
+import type { Logger } from './logger.js';
+import { createApp } from './http/app.js';
+import { RateLimiter } from './http/rate-limit.js';
+import type { RouteTable } from './http/routes.js';
+import { AccountService } from './accounts/service.js';
+import { UserInteractiveAuth } from './accounts/uia.js';
+import { registerAccountRoutes } from './accounts/routes.js';
+import { registerDiscoveryRoutes, SUPPORTED_SPEC_VERSIONS } from './discovery/routes.js';
+import { registerAdminRoutes } from './admin/routes.js';
+import { registerKeyRoutes } from './federation/key-routes.js';
+import { loadOrCreateSigningKey } from './federation/signing-key.js';
+import type { SigningKey } from './core/signing.js';
+
+export interface Services {
+  config: PratConfig;
+  log: Logger;
+  db: Database;
+  signingKey: SigningKey;
+  rateLimiter: RateLimiter;
+  accounts: AccountService;
+  metrics: Registry;
+  /** Aborted at shutdown: long-polls end early instead of holding the stop up. */
+  shutdown: AbortSignal;
+}
+
+export interface Homeserver {
+  services: Services;
+  /** Each listener's bound address, in config order. */
+  addresses: { host: string; port: number; tls: boolean; resources: ListenerResource[] }[];
+  stop(): Promise<void>;
+}
+
+function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shutdown: AbortSignal): Services {
+  const db = new Database(databaseUrl, config.database.max_connections, log.child({ component: 'db' }));
+  const uia = new UserInteractiveAuth(db);
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  return {
+    config,
+    log,
+    db,
+    signingKey: loadOrCreateSigningKey(config.signing_key_path),
+    rateLimiter: new RateLimiter(config.rate_limits),
+    accounts: new AccountService(db, config, uia, log.child({ component: 'accounts' })),
+    metrics,
+    shutdown,
+  };
+}
+
+/** Registers every route a listener serves, by resource. */
+function mountResources(resources: ListenerResource[], s: Services) {
+  return (routes: RouteTable, router: express.Router) => {
+    if (resources.includes('client')) {
+      registerDiscoveryRoutes(routes, s.config, { spec: SUPPORTED_SPEC_VERSIONS });
+      registerAccountRoutes(routes, s.accounts);
+    }
+    if (resources.includes('federation')) {
+      registerKeyRoutes(routes, s.config.server_name, s.signingKey);
+    }
+    if (resources.includes('admin')) {
+      registerAdminRoutes(routes, s.accounts);
+    }
+    if (resources.includes('metrics')) {
+      router.get('/metrics', async (_req, res) => {
+        res.setHeader('Content-Type', s.metrics.contentType);
+        res.end(await s.metrics.metrics());
+      });
+    }
+  };
+}
+
+export async function startHomeserver(config: PratConfig, log: Logger, databaseUrl: string): Promise<Homeserver> {
+  const shutdown = new AbortController();
+  const services = buildServices(config, log, databaseUrl, shutdown.signal);
+  try {
+    await migrate(services.db, log);
+  } catch (err) {
+    await services.db.close();
+    throw err;
+  }
+
+  const servers: http.Server[] = [];
+  const addresses: Homeserver['addresses'] = [];
+  const deps = {
+    rateLimiter: services.rateLimiter,
+    authenticate: (token: string, req: express.Request) =>
+      services.accounts.authenticate(token, {
+        ...(req.ip !== undefined ? { ip: req.ip } : {}),
+        ...(req.headers['user-agent'] !== undefined ? { userAgent: req.headers['user-agent'] } : {}),
+      }),
+  };
+  try {
+    for (const listener of config.listeners) {
+      const app = createApp({
+        log: log.child({ component: 'http' }),
+        maxBodySize: config.limits.max_request_body_size,
+        deps,
+        mount: mountResources(listener.resources, services),
+      });
+      for (const host of listener.bind_addresses) {
+        const server = listener.tls
+          ? https.createServer({ cert: readFileSync(listener.tls.certificate_path), key: readFileSync(listener.tls.private_key_path) }, app)
+          : http.createServer(app);
+        // Long-polls last up to a few minutes; Node's default request timeout would cut them.
+        server.requestTimeout = 0;
+        server.keepAliveTimeout = 65_000;
+        await new Promise<void>((resolveListen, reject) => {
+          server.once('error', reject);
+          server.listen(listener.port, host, () => {
+            server.off('error', reject);
+            resolveListen();
+          });
+        });
+        servers.push(server);
+        const addr = server.address() as AddressInfo;
+        addresses.push({ host, port: addr.port, tls: !!listener.tls, resources: listener.resources });
+      }
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    await services.db.close();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      shutdown.abort();
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolveClose) => {
+              s.close(() => resolveClose());
+              s.closeIdleConnections();
+              // In-flight requests get a grace period, then their connections are cut.
+              setTimeout(() => s.closeAllConnections(), 10_000).unref();
+            }),
+        ),
+      );
+      services.rateLimiter.close();
+      await services.db.close();
+    })();
+    return stopping;
+  };
+  return { services, addresses, stop };
+}
