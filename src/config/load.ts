@@ -91,29 +91,42 @@ export function loadConfig(opts: LoadOptions): PratConfig {
   const text = readFileSync(opts.configPath, 'utf8');
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw new ConfigError(`${opts.configPath}: invalid YAML: ${doc.errors[0]!.message}`);
-  const given = doc.toJS() ?? {};
-  if (!isPlainObject(given)) throw new ConfigError(`${opts.configPath}: the config must be a YAML mapping`);
-  if (opts.serverName !== undefined) given['server_name'] = opts.serverName;
-  const serverName = typeof given['server_name'] === 'string' ? given['server_name'] : 'localhost';
-  const merged = mergeDefaults(defaultConfig(serverName), given) as PratConfig;
+  const given: unknown = doc.toJS() ?? {};
+  try {
+    return resolveConfig(given, dirname(resolve(opts.configPath)), opts);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${opts.configPath}: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Defaults, validates and freezes a config given as data. Relative paths are resolved against
+ * `baseDir` (the config file's directory), so a data directory can be moved whole.
+ */
+export function resolveConfig(given: unknown, baseDir: string, opts: { port?: number; serverName?: string } = {}): PratConfig {
+  if (!isPlainObject(given)) throw new ConfigError('the config must be a YAML mapping');
+  given = { ...given };
+  const g = given as Record<string, unknown>;
+  if (opts.serverName !== undefined) g['server_name'] = opts.serverName;
+  const serverName = typeof g['server_name'] === 'string' ? g['server_name'] : 'localhost';
+  const merged = structuredClone(mergeDefaults(defaultConfig(serverName), g)) as PratConfig;
   if (!validateConfig(merged)) {
     const messages = (validateConfig.errors ?? []).map(describeError);
-    throw new ConfigError(`${opts.configPath}: ${[...new Set(messages)].join('; ')}`);
+    throw new ConfigError([...new Set(messages)].join('; '));
   }
   if (!getRoomVersion(merged.rooms.default_room_version)) {
-    throw new ConfigError(`${opts.configPath}: 'rooms.default_room_version' is not a known room version`);
+    throw new ConfigError("'rooms.default_room_version' is not a known room version");
   }
   if (!merged.database.url && !merged.database.embedded) {
-    throw new ConfigError(`${opts.configPath}: 'database' needs either 'url' or 'embedded'`);
+    throw new ConfigError("'database' needs either 'url' or 'embedded'");
   }
   if (opts.port !== undefined) {
     const client = merged.listeners.find((l) => l.resources.includes('client'));
     if (!client) throw new ConfigError('--port given but no listener serves the client API');
     client.port = opts.port;
   }
-  // Relative paths are relative to the config file, so a data directory can be moved whole.
-  const base = dirname(resolve(opts.configPath));
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   merged.signing_key_path = abs(merged.signing_key_path);
   merged.media.store_path = abs(merged.media.store_path);
   if (merged.database.embedded) merged.database.embedded.data_dir = abs(merged.database.embedded.data_dir);
