@@ -1,0 +1,230 @@
+// Properties every state resolution must have whatever the room: the answer does not depend on
+// input order or on the source's fast path; only what is needed is fetched; rejected events stay
+// out. Plus the auth difference on its own.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { getRoomVersion, type RoomVersion } from '../room-versions.js';
+import { stateKey, type JsonObject, type StateMap } from '../types.js';
+import { authDifference } from './auth-chain.js';
+import { EventCache } from './event-cache.js';
+import { resolveState } from './resolve.js';
+import {
+  ALICE,
+  BOB,
+  CHARLIE,
+  DAVE,
+  EVELYN,
+  TestDag,
+  member,
+  message,
+  powerLevels,
+  rng,
+  shuffled,
+  topic,
+  type EventSpec,
+} from './test-dag.js';
+
+function sortedEntries(state: StateMap): Array<[string, string]> {
+  return [...state].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * A random room history: a creator, four others, and random joins, leaves, kicks, bans, power
+ * levels and join rules changes and topics on random branches that now and then merge. Events are
+ * not checked when created, so some of them are unauthorised: resolution has to cope.
+ */
+async function randomRoom(version: RoomVersion, seed: number, size: number): Promise<{ dag: TestDag; heads: string[] }> {
+  const random = rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const others = [BOB, CHARLIE, DAVE, EVELYN];
+  const creatorEntry: Record<string, number> = version.privilegedCreators ? {} : { [ALICE]: 100 };
+  const specs: EventSpec[] = [
+    { id: 'E000', sender: ALICE, type: 'm.room.create', stateKey: '', content: version.implicitRoomCreator ? {} : { creator: ALICE } },
+    member('E001', ALICE, ALICE, 'join'),
+    powerLevels('E002', ALICE, { users: { ...creatorEntry, [BOB]: 50 } }),
+    { id: 'E003', sender: ALICE, type: 'm.room.join_rules', stateKey: '', content: { join_rule: 'public' } },
+  ];
+  const edges: string[][] = [['E003', 'E002', 'E001', 'E000']];
+  let heads = ['E003'];
+  for (let i = 4; i < size; i++) {
+    const id = `E${String(i).padStart(3, '0')}`;
+    const r = random();
+    let spec: EventSpec;
+    const who = pick([ALICE, ...others]);
+    if (r < 0.3) spec = member(id, who, who, pick(['join', 'join', 'leave']));
+    else if (r < 0.4) spec = member(id, pick([ALICE, BOB]), pick(others), pick(['leave', 'ban', 'invite']));
+    else if (r < 0.55) {
+      const users: JsonObject = { ...creatorEntry };
+      for (const u of others) if (random() < 0.5) users[u] = pick([0, 25, 50, 75]);
+      spec = powerLevels(id, pick([ALICE, ALICE, BOB]), { users });
+    } else if (r < 0.62) {
+      spec = { id, sender: pick([ALICE, BOB]), type: 'm.room.join_rules', stateKey: '', content: { join_rule: pick(['public', 'invite']) } };
+    } else if (r < 0.9) spec = { ...topic(id, who), ts: random() < 0.2 ? 5 : i };
+    else spec = message(id, who);
+    specs.push(spec);
+    // Mostly extend one branch; sometimes fork from an older head, sometimes merge two.
+    const prev = random() < 0.2 && heads.length > 1 ? shuffled(heads, random).slice(0, 2) : [pick(heads)];
+    for (const p of prev) edges.push([id, p]);
+    heads = heads.filter((h) => !prev.includes(h));
+    heads.push(id);
+    if (random() < 0.25) heads.push(prev[0]);
+  }
+  const dag = new TestDag(version);
+  await dag.build(specs, edges);
+  return { dag, heads: [...new Set(heads)] };
+}
+
+describe('state resolution is deterministic', () => {
+  for (const v of ['1', '2', '11', '12']) {
+    test(`room v${v}: shuffling state sets, their entries and the source's answers never changes the result`, async () => {
+      const version = getRoomVersion(v)!;
+      let resolvedWithConflicts = 0;
+      for (let seed = 1; seed <= 12; seed++) {
+        const { dag, heads } = await randomRoom(version, seed * 7919 + Number(v), 70);
+        const random = rng(seed);
+        const candidates = [...dag.stateAfter.keys()].filter((n) => n >= 'E010');
+        for (let round = 0; round < 4; round++) {
+          const nodes = round === 0 && heads.length > 1 ? heads.slice(0, 3) : shuffled(candidates, random).slice(0, 2 + (round % 2));
+          const sets = nodes.map((n) => dag.stateAfter.get(n)!);
+          const reference = sortedEntries(await resolveState(version, sets, dag.source()));
+          if (sets.some((s) => sortedEntries(s).join() !== reference.join())) resolvedWithConflicts++;
+          for (let trial = 0; trial < 3; trial++) {
+            const shuffledSets = shuffled(sets, random).map((s) => new Map(shuffled(s, random)));
+            const source = dag.source({ fastPath: trial !== 1, random });
+            const got = sortedEntries(await resolveState(version, shuffledSets, source));
+            assert.deepEqual(got, reference, `seed ${seed} round ${round} trial ${trial} nodes ${nodes.join(',')}`);
+          }
+        }
+      }
+      // The property is only meaningful if the rooms really forked.
+      assert.ok(resolvedWithConflicts > 10, `only ${resolvedWithConflicts} real conflicts`);
+    });
+  }
+
+  test('resolving a state with itself, or a single state, gives it back', async () => {
+    const version = getRoomVersion('11')!;
+    const { dag } = await randomRoom(version, 99, 40);
+    const s = dag.stateAfter.get('E039')!;
+    assert.deepEqual(sortedEntries(await resolveState(version, [s], dag.source())), sortedEntries(s));
+    assert.deepEqual(sortedEntries(await resolveState(version, [s, new Map(s)], dag.source())), sortedEntries(s));
+    assert.equal((await resolveState(version, [], dag.source())).size, 0);
+  });
+});
+
+describe('auth difference', () => {
+  // c -> b -> a through auth events, none of them in a common state.
+  async function chainDag(version: RoomVersion): Promise<TestDag> {
+    const dag = new TestDag(version);
+    await dag.build(
+      [
+        { id: 'A', sender: ALICE, type: 'a', stateKey: '', authEvents: [] },
+        { id: 'B', sender: ALICE, type: 'b', stateKey: '', authEvents: ['A'] },
+        { id: 'C', sender: ALICE, type: 'c', stateKey: '', authEvents: ['B'] },
+        { id: 'D', sender: ALICE, type: 'd', stateKey: '', authEvents: ['C'] },
+        { id: 'E', sender: ALICE, type: 'e', stateKey: '', authEvents: ['C', 'B'] },
+      ],
+      [],
+    );
+    return dag;
+  }
+
+  for (const fastPath of [false, true]) {
+    test(`counts the state events themselves in their set's chain (fast path ${fastPath})`, async () => {
+      const version = getRoomVersion('10')!;
+      const dag = await chainDag(version);
+      const ids = (...ns: string[]) => ns.map((n) => dag.eventId(n));
+      const diff = async (sets: string[][], common: string[] = []) => {
+        const cache = new EventCache(dag.source({ fastPath }), version);
+        const out = await authDifference(cache, ids(...common), sets.map((s) => ids(...s)));
+        return [...out].map((id) => dag.nodeOf(id)).sort();
+      };
+      assert.deepEqual(await diff([['A', 'B'], ['C']]), ['C']);
+      assert.deepEqual(await diff([['A', 'B'], ['C', 'D']]), ['C', 'D']);
+      assert.deepEqual(await diff([['A', 'B', 'E'], ['C', 'D']]), ['D', 'E']);
+      // Whatever an unconflicted event's chain holds is in every chain.
+      assert.deepEqual(await diff([['A'], ['D']], ['B']), ['C', 'D']);
+      assert.deepEqual(await diff([['A'], ['D']], ['E']), ['D']);
+    });
+  }
+});
+
+describe('what is fetched', () => {
+  test('with an auth chain index, members unrelated to the conflict are never loaded', async () => {
+    const version = getRoomVersion('11')!;
+    const dag = new TestDag(version);
+    const specs: EventSpec[] = [
+      { id: 'CREATE', sender: ALICE, type: 'm.room.create', stateKey: '', content: {} },
+      member('IMA', ALICE, ALICE, 'join'),
+      powerLevels('IPOWER', ALICE, { users: { [ALICE]: 100 } }),
+      { id: 'IJR', sender: ALICE, type: 'm.room.join_rules', stateKey: '', content: { join_rule: 'public' } },
+    ];
+    const chain = ['IJR', 'IPOWER', 'IMA', 'CREATE'];
+    for (let i = 0; i < 40; i++) {
+      const u = `@user${i}:example.com`;
+      specs.push(member(`M${i}`, u, u, 'join'));
+      chain.unshift(`M${i}`);
+    }
+    specs.push(topic('TA', ALICE), topic('TB', ALICE), message('END', ALICE));
+    await dag.build(specs, [chain, ['TA', 'M39'], ['TB', 'M39'], ['END', 'TA'], ['END', 'TB']]);
+    const source = dag.source({ fastPath: true });
+    const out = await resolveState(version, [dag.stateAfter.get('TA')!, dag.stateAfter.get('TB')!], source);
+    assert.equal(out.get(stateKey('m.room.topic', '')), dag.eventId('TB'));
+    const members = [...source.requested].filter((id) => /^\$M\d+$/.test(id));
+    assert.deepEqual(members, []);
+    assert.ok(source.calls <= 6, `${source.calls} getEvents calls`);
+
+    // Without the index the unconflicted state's auth chains have to be walked.
+    const walking = dag.source();
+    assert.deepEqual(await resolveState(version, [dag.stateAfter.get('TA')!, dag.stateAfter.get('TB')!], walking), out);
+    assert.equal([...walking.requested].filter((id) => /^\$M\d+$/.test(id)).length, 40);
+  });
+});
+
+describe('rejected events', () => {
+  // The power levels PB (Alice gives Bob 50) exists only in Bob's topic's auth chain; the state
+  // sets differ only in the topic.
+  async function setup(version: RoomVersion) {
+    const creatorEntry: Record<string, number> = version.privilegedCreators ? {} : { [ALICE]: 100 };
+    const dag = new TestDag(version);
+    await dag.build(
+      [
+        { id: 'CREATE', sender: ALICE, type: 'm.room.create', stateKey: '', content: version.implicitRoomCreator ? {} : { creator: ALICE } },
+        member('IMA', ALICE, ALICE, 'join'),
+        powerLevels('IPOWER', ALICE, { users: { ...creatorEntry } }),
+        { id: 'IJR', sender: ALICE, type: 'm.room.join_rules', stateKey: '', content: { join_rule: 'public' } },
+        member('IMB', BOB, BOB, 'join'),
+        topic('T1', ALICE),
+        powerLevels('PB', ALICE, { users: { ...creatorEntry, [BOB]: 50 } }),
+        topic('T2', BOB),
+      ],
+      [['T1', 'IMB', 'IJR', 'IPOWER', 'IMA', 'CREATE'], ['T2', 'PB', 'IMB']],
+    );
+    const base = dag.stateAfter.get('IMB')!;
+    const x = new Map(base).set(stateKey('m.room.topic', ''), dag.eventId('T1'));
+    const y = new Map(base).set(stateKey('m.room.topic', ''), dag.eventId('T2'));
+    return { dag, sets: [x, y] };
+  }
+
+  for (const v of ['11', '12']) {
+    test(`room v${v}: a rejected auth event neither enters state nor authorises the event citing it`, async () => {
+      const version = getRoomVersion(v)!;
+      const { dag, sets } = await setup(version);
+      const accepted = await resolveState(version, sets, dag.source());
+      assert.equal(dag.nodeOf(accepted.get(stateKey('m.room.topic', ''))!), 'T2');
+      // The unconflicted power levels have the last word either way.
+      assert.equal(dag.nodeOf(accepted.get(stateKey('m.room.power_levels', ''))!), 'IPOWER');
+
+      dag.rejected.add(dag.eventId('PB'));
+      const rejected = await resolveState(version, sets, dag.source());
+      assert.equal(dag.nodeOf(rejected.get(stateKey('m.room.topic', ''))!), 'T1');
+    });
+  }
+
+  test('a rejected conflicted event is never admitted, even where it would pass', async () => {
+    const version = getRoomVersion('11')!;
+    const { dag, sets } = await setup(version);
+    dag.rejected.add(dag.eventId('T2'));
+    const out = await resolveState(version, sets, dag.source());
+    assert.equal(dag.nodeOf(out.get(stateKey('m.room.topic', ''))!), 'T1');
+  });
+});
