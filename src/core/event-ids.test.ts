@@ -5,6 +5,7 @@ import { decodeBase64 } from './base64.js';
 import { verifyEventSignature } from './event-signing.js';
 import {
   computeEventId,
+  eventReference,
   eventFromWirePdu,
   EventFormatError,
   finalizeEvent,
@@ -168,6 +169,20 @@ describe('finalizeEvent', () => {
 
   test('refuses content canonical JSON cannot carry', () => {
     assert.throws(() => finalizeEvent(partial('m.room.message', { content: { n: 1.5 } }), '11', 'example.org', key));
+  });
+});
+
+describe('eventReference', () => {
+  test('v1/v2 cite [id, {sha256: reference hash}], v3+ the bare id', () => {
+    const v1 = finalizeEvent(partial('m.room.message'), '1', 'example.org', key);
+    const [id, hashes] = eventReference(v1, '1') as [string, { sha256: string }];
+    assert.equal(id, v1.event_id);
+    assert.equal(hashes.sha256, Buffer.from(computeReferenceHash(v1, '1')).toString('base64').replace(/=+$/, ''));
+    // A later event citing it is built with those references.
+    const next = finalizeEvent(partial('m.room.message', { prev_events: [eventReference(v1, '1')] }), '1', 'example.org', key);
+    assert.deepEqual(next.prev_events, [[v1.event_id, { sha256: hashes.sha256 }]]);
+    const v4 = finalizeEvent(partial('m.room.message'), '4', 'example.org', key);
+    assert.equal(eventReference(v4, '4'), v4.event_id);
   });
 });
 
