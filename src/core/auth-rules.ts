@@ -17,6 +17,7 @@
 import { authEventTypesFor, thirdPartyInviteToken } from './auth-events.js';
 import { decodeBase64, decodeBase64Url } from './base64.js';
 import { encodeCanonicalJson } from './canonical-json.js';
+import { isValidUserId } from './identifiers.js';
 import {
   NAMED_LEVEL_KEYS,
   currentPowerLevels,
@@ -62,34 +63,6 @@ function membershipOf(event: RoomEvent | undefined): JsonValue | undefined {
   return event ? own(event.content, 'membership') : undefined;
 }
 
-/**
- * Server name grammar of the appendices (hostname, IPv4, or bracketed IPv6, with optional port),
- * checked as loosely as Synapse's parse_and_validate_server_name.
- */
-export function isValidServerName(name: string): boolean {
-  if (name.startsWith('[')) {
-    const close = name.indexOf(']');
-    if (close < 0) return false;
-    const rest = name.slice(close + 1);
-    if (rest !== '' && !/^:[0-9]{1,5}$/.test(rest)) return false;
-    return /^\[[0-9A-Fa-f:.]+\]$/.test(name.slice(0, close + 1));
-  }
-  let host = name;
-  const colon = name.lastIndexOf(':');
-  if (colon >= 0) {
-    if (!/^[0-9]{1,5}$/.test(name.slice(colon + 1))) return false;
-    host = name.slice(0, colon);
-  }
-  return host.length > 0 && host.length <= 255 && /^[A-Za-z0-9.-]+$/.test(host);
-}
-
-/** A user id as the event format requires of `sender`: `@`, localpart, `:`, server name, <= 255 bytes. */
-export function isValidUserId(id: string): boolean {
-  if (!id.startsWith('@') || Buffer.byteLength(id, 'utf8') > 255) return false;
-  const domain = domainOf(id);
-  return domain !== undefined && isValidServerName(domain);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rule 1: m.room.create
 
@@ -121,6 +94,7 @@ function checkCreate(event: RoomEvent, version: RoomVersion): AuthResult {
     if (extra !== undefined) {
       if (!Array.isArray(extra)) return reject('m.room.create additional_creators must be an array of user ids');
       for (const u of extra) {
+        // The grammar `sender` must meet, historical localparts included.
         if (typeof u !== 'string' || !isValidUserId(u)) {
           return reject(`m.room.create additional_creators contains an invalid user id: ${JSON.stringify(u)}`);
         }

@@ -117,9 +117,23 @@ function readLevelMap(value: JsonValue | undefined): Map<string, number> {
   return out;
 }
 
+// State resolution runs the auth rules thousands of times against the same power levels event,
+// and each run reads several levels; event content is never mutated once an event exists, so the
+// parse is kept per content object.
+const parsed = new WeakMap<JsonObject, PowerLevels>();
+const NO_POWER_LEVELS: JsonObject = Object.freeze({}) as JsonObject;
+
 /** Parses power levels content (or its absence) into levels with every default filled in. */
 export function parsePowerLevelsContent(content: JsonObject | undefined): PowerLevels {
-  const c = content ?? {};
+  const c = content ?? NO_POWER_LEVELS;
+  const cached = parsed.get(c);
+  if (cached) return cached;
+  const levels = parseUncached(c);
+  parsed.set(c, levels);
+  return levels;
+}
+
+function parseUncached(c: JsonObject): PowerLevels {
   const notifications = readLevelMap(own(c, 'notifications'));
   if (!notifications.has('room')) notifications.set('room', POWER_LEVEL_DEFAULTS.notificationsRoom);
   return {
