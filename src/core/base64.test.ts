@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from './base64.js';
+import { decodeBase64, decodeBase64Any, decodeBase64Url, encodeBase64, encodeBase64Url } from './base64.js';
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 
@@ -38,6 +38,14 @@ describe('alphabets', () => {
     assert.throws(() => decodeBase64('ab c'));
     assert.throws(() => decodeBase64('a'));
     assert.throws(() => decodeBase64('Zg==='));
+  });
+  test('decodeBase64Any takes both alphabets, mixed, padded or not', () => {
+    assert.deepEqual(decodeBase64Any('+/+/AA'), data);
+    assert.deepEqual(decodeBase64Any('-_-_AA'), data);
+    assert.deepEqual(decodeBase64Any('-/+_AA=='), data);
+    assert.throws(() => decodeBase64Any('ab c'));
+    assert.throws(() => decodeBase64Any('a'));
+    assert.throws(() => decodeBase64Any('a*bc'));
   });
   test('encodes subarrays by their own bounds', () => {
     const buf = new Uint8Array([1, 2, 3, 0x66, 0x6f, 0x6f, 9]);

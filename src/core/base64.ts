@@ -27,3 +27,19 @@ export function decodeBase64Url(text: string): Uint8Array {
   }
   return new Uint8Array(Buffer.from(text, 'base64url'));
 }
+
+const EITHER = /^[A-Za-z0-9+/\-_]*={0,2}$/;
+
+/**
+ * Decodes either alphabet, even mixed, padded or not. For values from other servers where
+ * senders are known to differ: Synapse decodes everything this way, and identity servers have
+ * handed out URL-safe public keys for third-party invites. Verifying a signature or a hash
+ * with the decoded bytes is exactly as strict either way.
+ */
+export function decodeBase64Any(text: string): Uint8Array {
+  if (!EITHER.test(text) || text.replace(/=+$/, '').length % 4 === 1) {
+    throw new Error('invalid base64');
+  }
+  // Node's base64 decoder accepts both alphabets.
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}

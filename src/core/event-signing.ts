@@ -2,7 +2,7 @@
 // wire PDU, so it stays verifiable after a redaction strips the content. The content hash,
 // which the redacted form keeps, is what ties the signature to the full content.
 import { canonicalJsonBytes } from './canonical-json.js';
-import { encodeBase64, decodeBase64 } from './base64.js';
+import { decodeBase64Any, encodeBase64 } from './base64.js';
 import { toWirePdu } from './hashes.js';
 import { redactEvent, resolveRoomVersion, type RoomVersionLike } from './redaction.js';
 import { signBytes, verifyBytes, type SigningKey } from './signing.js';
@@ -57,7 +57,7 @@ export function verifyEventSignature(
   const sigText = forServer[keyId];
   if (typeof sigText !== 'string') return false;
   try {
-    return verifyBytes(eventSigningBytes(pdu, version), decodeBase64(sigText), publicKey);
+    return verifyBytes(eventSigningBytes(pdu, version), decodeBase64Any(sigText), publicKey);
   } catch {
     return false;
   }

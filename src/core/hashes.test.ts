@@ -107,7 +107,8 @@ describe('content hash', () => {
     assert.ok(!checkContentHash({ ...MINIMAL, hashes: { sha256: 5 } }));
     assert.ok(!checkContentHash({ ...MINIMAL, hashes: { sha256: '***' } }));
     assert.ok(!checkContentHash({ ...good, content: { f: 0.5 } }));
-    // Padded base64 of the right hash is accepted.
+    // URL-safe and padded base64 of the right hash are accepted.
+    assert.ok(checkContentHash({ ...good, hashes: { sha256: good.hashes.sha256.replace(/\+/g, '-').replace(/\//g, '_') } }));
     assert.ok(checkContentHash({ ...good, hashes: { sha256: `${good.hashes.sha256}=` } }));
   });
 });

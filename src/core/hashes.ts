@@ -6,7 +6,7 @@
 // for a v12 create event a derived `room_id`) that the PDU of that room version does not have,
 // and hashing those would give ids no other server computes.
 import { createHash } from 'node:crypto';
-import { decodeBase64, encodeBase64 } from './base64.js';
+import { decodeBase64Any, encodeBase64 } from './base64.js';
 import { canonicalJsonBytes } from './canonical-json.js';
 import { redactEvent, resolveRoomVersion, type RoomVersionLike } from './redaction.js';
 import type { RoomVersion } from './room-versions.js';
@@ -97,7 +97,7 @@ export function checkContentHash(pdu: object, version?: RoomVersionLike): boolea
   let expected: Uint8Array;
   let actual: Uint8Array;
   try {
-    actual = decodeBase64(claimed);
+    actual = decodeBase64Any(claimed);
     expected = computeContentHashBytes(pdu, version);
   } catch {
     return false;

@@ -157,6 +157,14 @@ describe('verifyJsonSignature', () => {
     assert.ok(!verifyJsonSignature(signed, 'toString', 'ed25519:1', key.publicKey));
   });
 
+  test('accepts a signature written in URL-safe base64, as Synapse does', () => {
+    const std = signed.signatures.domain!['ed25519:1']!;
+    const urlSafe = std.replace(/\+/g, '-').replace(/\//g, '_');
+    assert.notEqual(urlSafe, std);
+    const s = { ...signed, signatures: { domain: { 'ed25519:1': urlSafe } } };
+    assert.ok(verifyJsonSignature(s, 'domain', 'ed25519:1', key.publicKey));
+  });
+
   test('non-canonical content (floats) fails verification instead of throwing', () => {
     const s = { ...signed, f: 1.5 };
     assert.equal(verifyJsonSignature(s, 'domain', 'ed25519:1', key.publicKey), false);

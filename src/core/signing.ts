@@ -4,7 +4,7 @@
 // key from a seed (a one-off per key) and as the independent cross-check in the tests.
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import nacl from 'tweetnacl';
-import { decodeBase64, encodeBase64 } from './base64.js';
+import { decodeBase64, decodeBase64Any, encodeBase64 } from './base64.js';
 import { canonicalJsonBytes } from './canonical-json.js';
 import type { Signatures } from './types.js';
 
@@ -184,7 +184,7 @@ export function verifyJsonSignature(value: object, serverName: string, keyId: st
   let signature: Uint8Array;
   let bytes: Buffer;
   try {
-    signature = decodeBase64(sigText);
+    signature = decodeBase64Any(sigText);
     bytes = signedJsonBytes(value);
   } catch {
     // Bad base64 or a value canonical JSON cannot carry (CanonicalJsonError): not validly signed.
