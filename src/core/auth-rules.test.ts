@@ -932,6 +932,19 @@ describe('checkAuthEventsList', () => {
     refused(checkAuthEventsList(msg, cites, rv), /not one the auth events selection allows/);
   });
 
+  test('v12: the create event named by the room id must not be rejected', () => {
+    const rv = v('12');
+    const { room, pl, aliceJoin } = setup(rv);
+    const cites = [pl, aliceJoin];
+    const msg = room.send({ type: 'm.room.message', sender: ALICE, content: {}, auth_events: cites.map((e) => e.event_id) });
+    allowed(checkEventAgainstAuthEvents(msg, cites, rv, { createEvent: room.create, isRejected: () => false }));
+    refused(
+      checkEventAgainstAuthEvents(msg, cites, rv, { createEvent: room.create, isRejected: (id) => id === room.create.event_id }),
+      /create event .* was rejected/,
+    );
+    refused(checkEventAgainstAuthEvents(msg, cites, rv), /no m\.room\.create/);
+  });
+
   test('the rules run against the cited auth events only', () => {
     const rv = v('10');
     const { room, pl } = setup(rv);

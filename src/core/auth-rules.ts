@@ -15,7 +15,7 @@
 //    event is known: the sender has the redact level, or both events share the sender's server
 //    (spec "Handling redactions"). v1/v2 keep the older rule inside the auth rules, done here.
 import { authEventTypesFor, thirdPartyInviteToken } from './auth-events.js';
-import { decodeBase64, decodeBase64Url } from './base64.js';
+import { decodeBase64Any } from './base64.js';
 import { encodeCanonicalJson } from './canonical-json.js';
 import { isValidUserId } from './identifiers.js';
 import {
@@ -179,6 +179,10 @@ export function checkEventAgainstAuthEvents(
 ): AuthResult {
   const listed = checkAuthEventsList(event, authEvents, version, options.isRejected);
   if (!listed.allowed) return listed;
+  // v12 rule 2: the room id must name an *accepted* create event.
+  if (version.roomIdFromCreateEvent && event.type !== 'm.room.create' && options.createEvent && options.isRejected?.(options.createEvent.event_id)) {
+    return reject(`the room's create event ${options.createEvent.event_id} was rejected`);
+  }
   const cited = new Set(event.auth_events.map(referenceId));
   const used = authEvents.filter((e) => cited.has(e.event_id));
   if (options.createEvent && !used.some((e) => e.event_id === options.createEvent!.event_id)) {
@@ -414,15 +418,12 @@ function publicKeysOf(invite: RoomEvent): string[] {
 }
 
 function decodeKey(text: string): Uint8Array | undefined {
-  // Identity servers publish unpadded standard base64; some use the URL-safe alphabet.
-  for (const decode of [decodeBase64, decodeBase64Url]) {
-    try {
-      return decode(text);
-    } catch {
-      // try the next alphabet
-    }
+  // Identity servers have published keys in URL-safe base64 as well as standard.
+  try {
+    return decodeBase64Any(text);
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 function checkThirdPartyInvite(event: RoomEvent, target: string, authState: StateLookup): AuthResult {
@@ -440,6 +441,9 @@ function checkThirdPartyInvite(event: RoomEvent, target: string, authState: Stat
   if (invite.sender !== event.sender) {
     return reject(`${event.sender} did not send the third party invite (${invite.sender} did)`);
   }
+  // Any ed25519 signature by any listed key allows, as the spec says. (Synapse abandons a key at
+  // its first failing signature; for a bundle an identity server signed honestly the outcome is
+  // the same.)
   const signatures = own(signed, 'signatures');
   if (isObject(signatures)) {
     for (const keyText of publicKeysOf(invite)) {
