@@ -145,4 +145,25 @@ describe('state res v1', () => {
     assert.ok(sha1('LC') > sha1('RJ'));
     assert.deepEqual(dag.changedState('START', 'END', ['JI', 'LC']), dag.expectedState(['JI', 'LC']));
   });
+
+  test('a join relies on the join rules resolved in the pass before memberships', async () => {
+    // Bob (no power) tries to make the room invite-only (JB) and fails, so the join rules stay
+    // public; Charlie's rejoin (RJ) then passes against them even though his leave LC is applied
+    // first. Had memberships been resolved before join rules, RJ would see no join rules at all.
+    const dag = await build(
+      [
+        { id: 'JB', sender: BOB, type: 'm.room.join_rules', stateKey: '', content: { join_rule: 'invite' } },
+        member('LC', CHARLIE, CHARLIE, 'leave'),
+        member('LY', CHARLIE, CHARLIE, 'leave'),
+        member('RJ', CHARLIE, CHARLIE, 'join'),
+      ],
+      [
+        ['END', 'LC', 'JB', 'START'],
+        ['END', 'RJ', 'LY', 'START'],
+      ],
+    );
+    const sha1 = (node: string) => createHash('sha1').update(dag.eventId(node)).digest('hex');
+    assert.ok(sha1('LC') > sha1('RJ'));
+    assert.deepEqual(dag.changedState('START', 'END', ['IJR', 'RJ']), dag.expectedState(['IJR', 'RJ']));
+  });
 });

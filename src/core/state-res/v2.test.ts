@@ -218,6 +218,23 @@ for (const v of ['2', '6', '11', '12']) {
       );
     });
 
+    test('a self-leave is not a power event: it is ordered by the mainline like any other', async () => {
+      // Charlie leaves (late clock) on one branch and updates his join on the other; both cite
+      // the same power levels, so the later timestamp (the leave) is applied last and stands.
+      await check(
+        v,
+        [
+          { ...member('LC', CHARLIE, CHARLIE, 'leave'), ts: 1_000 },
+          member('JC', CHARLIE, CHARLIE, 'join', { displayname: 'C' }),
+        ],
+        [
+          ['END', 'LC', 'START'],
+          ['END', 'JC', 'START'],
+        ],
+        ['LC'],
+      );
+    });
+
     test('join rules change on a fork: an invite-only switch beats a join that relied on public', async () => {
       // Alice switches to invite; Evelyn joins on the other branch, then Charlie invites Dave
       // after her join. The join fails against the new join rules; the invite survives since
