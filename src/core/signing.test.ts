@@ -200,6 +200,49 @@ describe('node:crypto and tweetnacl agree', () => {
     }
   });
 
+  test('refuses what libsodium (Synapse) refuses even though OpenSSL and tweetnacl accept it', () => {
+    // The identity point as public key and as R, with S = 0: [0]B = R + [h]A holds for every
+    // message, so both libraries would call this a valid signature of anything.
+    const identity = new Uint8Array(32);
+    identity[0] = 1;
+    const forged = new Uint8Array(64);
+    forged.set(identity, 0);
+    const msg = new Uint8Array(Buffer.from('anything at all'));
+    assert.ok(nacl.sign.detached.verify(msg, forged, identity), 'tweetnacl accepts the forgery');
+    assert.equal(verifyBytes(msg, forged, identity), false);
+    // The same with the sign bit set on the encodings.
+    const negated = new Uint8Array(identity);
+    negated[31]! |= 0x80;
+    assert.equal(verifyBytes(msg, forged, negated), false);
+  });
+
+  test('refuses S >= L and non-canonical public keys', () => {
+    const sig = signBytes(message, key);
+    // Adding L to S gives a signature tweetnacl still accepts but libsodium does not.
+    const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+    const malleable = new Uint8Array(sig);
+    let carry = 0;
+    for (let i = 0; i < 32; i++) {
+      const sum = malleable[32 + i]! + L[i]! + carry;
+      malleable[32 + i] = sum & 0xff;
+      carry = sum >> 8;
+    }
+    assert.equal(carry, 0);
+    assert.ok(nacl.sign.detached.verify(message, malleable, key.publicKey), 'tweetnacl accepts S + L');
+    assert.equal(verifyBytes(message, malleable, key.publicKey), false);
+    // y = p + 1 (non-canonical encoding of y = 1).
+    const nonCanonical = Buffer.from('eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex');
+    assert.equal(verifyBytes(message, sig, new Uint8Array(nonCanonical)), false);
+    const yIsP2 = Buffer.from('efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex');
+    assert.equal(verifyBytes(message, sig, new Uint8Array(yIsP2)), false);
+  });
+
+  test('small-order R in an otherwise well-formed signature is refused', () => {
+    const sig = new Uint8Array(signBytes(message, key));
+    sig.set(Buffer.from('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', 'hex'), 0);
+    assert.equal(verifyBytes(message, sig, key.publicKey), false);
+  });
+
   test('verifyBytes rejects wrong lengths', () => {
     const sig = signBytes(message, key);
     assert.ok(!verifyBytes(message, sig.subarray(0, 63), key.publicKey));

@@ -131,9 +131,54 @@ export function signBytes(bytes: Uint8Array, key: SigningKey): Uint8Array {
   return new Uint8Array(sign(null, bytes, privateKeyObject(key)));
 }
 
+// Synapse verifies with libsodium, which (unlike OpenSSL and tweetnacl) refuses signatures whose
+// R or public key is a point of small order, public keys not canonically encoded, and S >= L.
+// Small-order keys let a server make one signature that "verifies" for any message; if we
+// accepted what Synapse refuses, a hostile server could split the room's state between us. So
+// the same checks run here before OpenSSL's.
+
+/** Encodings of the points of order 1, 2, 4 and 8 (sign bit ignored), as libsodium lists them. */
+const SMALL_ORDER_POINTS = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((hex) => Buffer.from(hex, 'hex'));
+
+function hasSmallOrder(point: Uint8Array): boolean {
+  return SMALL_ORDER_POINTS.some((bad) => {
+    for (let i = 0; i < 31; i++) if (point[i] !== bad[i]) return false;
+    return (point[31]! & 0x7f) === bad[31];
+  });
+}
+
+/** Is the y coordinate (little-endian, sign bit cleared) below p = 2^255 - 19? */
+function isCanonicalPoint(point: Uint8Array): boolean {
+  if ((point[31]! & 0x7f) !== 0x7f) return true;
+  for (let i = 30; i > 0; i--) if (point[i] !== 0xff) return true;
+  return point[0]! < 0xed;
+}
+
+/** L = 2^252 + 27742317777372353535851937790883648493, little-endian. */
+const GROUP_ORDER = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+
+/** Is the scalar (little-endian) below L? */
+function isCanonicalScalar(s: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    if (s[i]! < GROUP_ORDER[i]!) return true;
+    if (s[i]! > GROUP_ORDER[i]!) return false;
+  }
+  return false; // equal to L
+}
+
 /** False for a wrong signature and for malformed input (bad lengths, unusable key). */
 export function verifyBytes(bytes: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
+  if (!isCanonicalScalar(signature.subarray(32)) || hasSmallOrder(signature.subarray(0, 32))) return false;
+  if (!isCanonicalPoint(publicKey) || hasSmallOrder(publicKey)) return false;
   try {
     return verify(null, bytes, publicKeyObject(publicKey), signature);
   } catch {
