@@ -5,7 +5,9 @@ import {
   checkEventAgainstAuthEvents,
   checkEventAuth,
   checkEventSizeLimits,
+  checkRedactionApplies,
   checkRequiredSignatures,
+  redactedEventId,
   requiredSigningServers,
 } from './auth-rules.js';
 import { encodeBase64 } from './base64.js';
@@ -116,6 +118,15 @@ describe('create event and room id in the auth state', () => {
     allowed(check(room, msg));
     refused(check(room, { ...msg, room_id: '!somethingelse' }), /does not name the create event/);
   });
+
+  for (const rv of versions(1, 11)) {
+    test(`v${rv.id}: a create event of another room is refused`, () => {
+      const room = TestRoom.standard(rv);
+      const msg = room.send({ type: 'm.room.message', sender: ALICE, content: {} });
+      allowed(check(room, msg));
+      refused(check(room, { ...msg, room_id: '!other:a.example' }), /belongs to room/);
+    });
+  }
 
   test('v11: the room id is not derived from the create event', () => {
     const room = TestRoom.standard(v('11'));
@@ -881,6 +892,40 @@ describe('m.room.redaction', () => {
       refused(check(room, room.send({ type: 'm.room.redaction', sender: BOB, content: { redacts: '$x' }, redacts: '$x' })), /below the 10/);
     });
   }
+});
+
+describe('applying redactions', () => {
+  for (const rv of versions(3)) {
+    test(`v${rv.id}: same-server redactions apply; cross-server ones need the redact level`, () => {
+      const room = TestRoom.standard(rv, 'public', { powerLevels: { users: { ...creatorLevels(rv), [CAROL]: 50 }, redact: 50 } });
+      room.member(BOB, 'join');
+      room.member(CAROL, 'join');
+      room.member(DAVE, 'join');
+      const target = room.send({ type: 'm.room.message', sender: ALICE, content: {} });
+      const redaction = (sender: string): RoomEvent => room.send({ type: 'm.room.redaction', sender, content: { redacts: target.event_id }, redacts: target.event_id });
+      allowed(checkRedactionApplies(redaction(DAVE), target, room.lookup, rv), 'same server as the target');
+      allowed(checkRedactionApplies(redaction(CAROL), target, room.lookup, rv), 'moderator');
+      refused(checkRedactionApplies(redaction(BOB), target, room.lookup, rv), /redact level 50/);
+      refused(checkRedactionApplies({ ...redaction(CAROL), room_id: '!elsewhere' }, target, room.lookup, rv), /in room/);
+    });
+  }
+
+  for (const rv of versions(1, 2)) {
+    test(`v${rv.id}: accepted redactions apply (the auth rules decided)`, () => {
+      const room = TestRoom.standard(rv);
+      room.member(BOB, 'join');
+      const target = room.send({ type: 'm.room.message', sender: ALICE, content: {} });
+      const redaction = room.send({ type: 'm.room.redaction', sender: BOB, content: {}, redacts: target.event_id });
+      allowed(checkRedactionApplies(redaction, target, room.lookup, rv));
+    });
+  }
+
+  test('redactedEventId reads content.redacts from v11, the top level before', () => {
+    const e = { content: { redacts: '$c' }, redacts: '$t' };
+    assert.equal(redactedEventId(e, v('10')), '$t');
+    assert.equal(redactedEventId(e, v('11')), '$c');
+    assert.equal(redactedEventId({ content: {} }, v('12')), undefined);
+  });
 });
 
 describe('checkAuthEventsList', () => {

@@ -208,6 +208,11 @@ export function checkEventAuth(event: RoomEvent, authState: StateLookup, version
   if (version.roomIdFromCreateEvent && event.room_id !== `!${create.event_id.slice(1)}`) {
     return reject(`room id ${event.room_id} does not name the create event ${create.event_id}`);
   }
+  // Power granted in one room must never authorise events in another (Synapse checks every auth
+  // event's room; the create event stands in for them when the caller passes state).
+  if (create.room_id !== event.room_id) {
+    return reject(`the create event ${create.event_id} belongs to room ${create.room_id}, not ${event.room_id}`);
+  }
 
   const federates = createAllowsFederation(create);
   if (!federates && domainOf(event.sender) !== domainOf(create.sender)) {
@@ -543,6 +548,38 @@ function checkV1Redaction(event: RoomEvent, authState: StateLookup, senderLevel:
   const redacterDomain = domainOf(event.event_id);
   if (redacterDomain !== undefined && redacterDomain === domainOf(redacts)) return ALLOW;
   return reject(`${event.sender} has power level ${senderLevel}, below the redact level ${redactLevel}, and ${redacts} is from another server`);
+}
+
+/** The event a redaction targets: `content.redacts` from v11, the top-level `redacts` before. */
+export function redactedEventId(redaction: Pick<Pdu, 'redacts' | 'content'>, version: RoomVersion): string | undefined {
+  const id = version.updatedRedactionRules ? own(redaction.content, 'redacts') : redaction.redacts;
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * Whether an accepted redaction may be *applied* to the event it targets ("Handling redactions",
+ * v3+): the redaction's sender has the redact level in the state the redaction was authorised
+ * against, or both events come from the same server. In v1/v2 the auth rules already decided
+ * this (the event id domain rule), so an accepted redaction applies.
+ */
+export function checkRedactionApplies(
+  redaction: RoomEvent,
+  redacted: RoomEvent,
+  authState: StateLookup,
+  version: RoomVersion,
+): AuthResult {
+  if (redaction.room_id !== redacted.room_id) {
+    return reject(`redaction ${redaction.event_id} is in room ${redaction.room_id}, the redacted event in ${redacted.room_id}`);
+  }
+  if (version.eventIdFormat === 'v1') return ALLOW;
+  const senderDomain = domainOf(redaction.sender);
+  if (senderDomain !== undefined && senderDomain === domainOf(redacted.sender)) return ALLOW;
+  const senderLevel = userPowerLevel(redaction.sender, authState, version);
+  const redactLevel = currentPowerLevels(authState).redact;
+  if (senderLevel >= redactLevel) return ALLOW;
+  return reject(
+    `${redaction.sender} has power level ${senderLevel}, below the redact level ${redactLevel}, and ${redacted.event_id} was sent from another server`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
