@@ -40,7 +40,12 @@ export async function createTestDatabase(): Promise<string> {
 
 let counter = 0;
 
-export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  /** Where the server's pino logs go (tests that inspect the request log); default: nowhere. */
+  logDestination?: pino.DestinationStream;
+}
+
+export async function startTestServer(overrides: Record<string, unknown> = {}, opts: TestServerOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'prat-test-'));
   const databaseUrl = await createTestDatabase();
   const serverName = (overrides['server_name'] as string | undefined) ?? 'localhost';
@@ -51,12 +56,12 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
       database: { url: databaseUrl, max_connections: 10 },
       registration: { enabled: true, shared_secret: 'test-shared-secret', require_token: false, allow_guests: true },
       rate_limits: { enabled: false },
-      log: { level: process.env['PRAT_TEST_LOG'] ?? 'silent', format: 'json' },
+      log: { level: process.env['PRAT_TEST_LOG'] ?? (opts.logDestination ? 'info' : 'silent'), format: 'json' },
       ...overrides,
     },
     dir,
   );
-  const log = pino({ level: config.log.level });
+  const log = opts.logDestination ? pino({ level: config.log.level }, opts.logDestination) : pino({ level: config.log.level });
   const hs = await startHomeserver(config, log, databaseUrl);
   const addr = hs.addresses[0]!;
   const baseUrl = `http://127.0.0.1:${addr.port}`;

@@ -1,7 +1,7 @@
 // Client API endpoints of accounts: register, login, logout, refresh, whoami, password,
 // deactivate, devices, profiles.
 import type { Request } from 'express';
-import { MatrixError, invalidParam } from '../http/errors.js';
+import { MatrixError, forbidden, invalidParam } from '../http/errors.js';
 import type { RouteTable } from '../http/routes.js';
 import { requester } from '../http/types.js';
 import { compileBody } from '../http/validate.js';
@@ -133,6 +133,8 @@ export function registerAccountRoutes(routes: RouteTable, accounts: AccountServi
       handler: async (req) => {
         const username = req.query['username'];
         if (typeof username !== 'string') throw new MatrixError('M_MISSING_PARAM', 'Missing username');
+        // As Synapse: no probing of user names on a server that registers nobody.
+        if (!accounts.registrationEnabled) throw forbidden('Registration has been disabled');
         await accounts.checkUsernameAvailable(username);
         return { available: true };
       },
@@ -145,6 +147,8 @@ export function registerAccountRoutes(routes: RouteTable, accounts: AccountServi
       rateLimit: 'registration',
       handler: async (req) => {
         const token = req.query['token'];
+        // The spec: a server that does not permit registration considers every token invalid (403).
+        if (!accounts.registrationEnabled) throw forbidden('Registration has been disabled');
         if (typeof token !== 'string') throw new MatrixError('M_MISSING_PARAM', 'Missing token');
         if (!/^[A-Za-z0-9._~-]{1,64}$/.test(token)) throw invalidParam('Invalid token');
         return { valid: await accounts.registrationTokenValid(token) };

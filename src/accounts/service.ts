@@ -61,6 +61,14 @@ export class AccountService {
     return this.config.server_name;
   }
 
+  get registrationEnabled(): boolean {
+    return this.config.registration.enabled;
+  }
+
+  get sharedSecretRegistrationEnabled(): boolean {
+    return this.config.registration.shared_secret !== undefined;
+  }
+
   // ---- tokens ---------------------------------------------------------------------------
 
   /** Resolves an access token to its user and device; 401 M_UNKNOWN_TOKEN otherwise. */
@@ -173,21 +181,42 @@ export class AccountService {
         if (!(await store.insertUser(tx, { userId, passwordHash: null, isAdmin: false, isGuest: true, displayname: localpart }))) {
           throw new MatrixError('M_USER_IN_USE', 'User ID already taken.');
         }
-        // Guests get no refresh tokens: Synapse ignores the request for them too.
-        return this.createSession(tx, userId, { ...params.device, refreshToken: false });
+        // The spec: for guests everything but initial_device_display_name is ignored and the
+        // server picks the device. No refresh tokens either (Synapse ignores the ask for guests).
+        return this.createSession(tx, userId, {
+          ...(params.device.displayName !== undefined ? { displayName: params.device.displayName } : {}),
+          refreshToken: false,
+        });
       });
     }
     if (!this.config.registration.enabled) throw forbidden('Registration has been disabled');
     // Validate what can be validated before starting UIA, so a taken name fails fast.
     if (params.username !== undefined) await this.checkUsernameAvailable(params.username);
-    const session = await this.uia.check(request, this.registrationFlows(), {
-      'm.login.dummy': async () => ({ ok: true }),
-      'm.login.registration_token': this.checkRegistrationTokenStage,
-    });
-    const username = (session.clientdict['username'] as string | undefined) ?? params.username;
-    const password = (session.clientdict['password'] as string | undefined) ?? params.password;
+    const session = await this.uia.check(
+      request,
+      this.registrationFlows(),
+      {
+        'm.login.dummy': async () => ({ ok: true }),
+        'm.login.registration_token': this.checkRegistrationTokenStage,
+      },
+      // The password is not kept in the session in the clear; its hash is, so that a client
+      // which sent it only with the first request (as Synapse allows) still gets it set.
+      async (s) => {
+        if (params.password !== undefined) s.results['password_hash'] = await hashPassword(params.password);
+      },
+    );
+    // Parameters come from the whole session: the first request's, overridden by later ones.
+    const cd = session.clientdict;
+    const username = typeof cd['username'] === 'string' ? cd['username'] : undefined;
+    const passwordHash = typeof session.results['password_hash'] === 'string' ? session.results['password_hash'] : undefined;
+    if (passwordHash === undefined) throw new MatrixError('M_MISSING_PARAM', 'Missing password.');
+    const device: LoginDevice = {
+      ...(typeof cd['device_id'] === 'string' ? { deviceId: cd['device_id'] } : {}),
+      ...(typeof cd['initial_device_display_name'] === 'string' ? { displayName: cd['initial_device_display_name'] } : {}),
+      refreshToken: cd['refresh_token'] === true,
+    };
+    const inhibitLogin = cd['inhibit_login'] === true;
     const userId = username !== undefined ? await this.checkUsernameAvailable(username) : `@${await store.nextGeneratedLocalpart(this.db)}:${this.serverName}`;
-    const passwordHash = password ? await hashPassword(password) : null;
     const localpart = parseUserId(userId)!.localpart;
     const result = await this.db.withTx('register', async (tx) => {
       if (!(await store.insertUser(tx, { userId, passwordHash, isAdmin: false, isGuest: false, displayname: localpart }))) {
@@ -196,16 +225,19 @@ export class AccountService {
       const token = session.results['m.login.registration_token'];
       if (typeof token === 'string') await store.adjustRegistrationTokenUse(tx, token, -1, 1);
       await this.uia.finish(session, tx);
-      if (params.inhibitLogin) return { user_id: userId };
-      return this.createSession(tx, userId, params.device);
+      if (inhibitLogin) return { user_id: userId };
+      return this.createSession(tx, userId, device);
     });
     this.log.info({ userId }, 'registered user');
     return result;
   }
 
-  private readonly checkRegistrationTokenStage: StageChecker = async (auth) => {
+  private readonly checkRegistrationTokenStage: StageChecker = async (auth, session) => {
     const token = auth['token'];
     if (typeof token !== 'string') return { ok: false, errcode: 'M_MISSING_PARAM', error: 'Missing registration token' };
+    // Already passed in this session: counting the token pending again would leak a use.
+    const claimed = session.results['m.login.registration_token'];
+    if (typeof claimed === 'string') return { ok: true, result: claimed };
     return this.db.withTx('registration_token_stage', async (tx) => {
       const row = await store.getRegistrationToken(tx, token, true);
       if (!row || !registrationTokenUsable(row)) return { ok: false, errcode: 'M_UNAUTHORIZED', error: 'Invalid registration token' };
@@ -221,6 +253,8 @@ export class AccountService {
   }
 
   async createRegistrationToken(token: string | undefined, usesAllowed: number | null, expiryTime: number | null): Promise<string> {
+    // As Synapse: a token born expired is a mistake, not a wish.
+    if (expiryTime !== null && expiryTime < Date.now()) throw new MatrixError('M_INVALID_PARAM', 'expiry_time must not be in the past');
     const value = token ?? randomString(12);
     if (!(await store.insertRegistrationToken(this.db, { token: value, usesAllowed, expiryTime }))) {
       throw new MatrixError('M_INVALID_PARAM', 'Registration token already exists');

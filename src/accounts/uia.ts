@@ -29,6 +29,14 @@ export class UiaRequired extends MatrixError {
 
 const SESSION_LIFETIME_MS = 48 * 3600 * 1000;
 
+// Never written to the sessions table: a password must not sit in the database in the clear.
+// An operation that needs one from an earlier request keeps a hash in `results` (onSession).
+const SECRET_KEYS = ['password', 'new_password'];
+
+function withoutSecrets(clientdict: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(clientdict).filter(([k]) => !SECRET_KEYS.includes(k)));
+}
+
 export interface UiaRequest {
   method: string;
   /** The endpoint, with r0 normalised to v3: a session cannot move to another operation. */
@@ -41,9 +49,15 @@ export class UserInteractiveAuth {
 
   /**
    * Runs one step of UIA for a request. Resolves with the completed session when one of
-   * `flows` is done; throws UiaRequired (401) otherwise.
+   * `flows` is done; throws UiaRequired (401) otherwise. `onSession` runs on every request of
+   * the session before the stages, and what it puts in `session.results` is kept.
    */
-  async check(request: UiaRequest, flows: string[][], stages: Record<string, StageChecker>): Promise<UiaSession> {
+  async check(
+    request: UiaRequest,
+    flows: string[][],
+    stages: Record<string, StageChecker>,
+    onSession?: (session: UiaSession) => Promise<void>,
+  ): Promise<UiaSession> {
     const auth = request.body['auth'];
     if (auth !== undefined && (typeof auth !== 'object' || auth === null || Array.isArray(auth))) {
       throw new MatrixError('M_BAD_JSON', "'auth' must be an object");
@@ -59,6 +73,10 @@ export class UserInteractiveAuth {
       session.clientdict = { ...session.clientdict, ...clientdict };
     } else {
       session = await this.create(request, clientdict);
+    }
+    if (onSession) {
+      await onSession(session);
+      await this.save(this.db, session);
     }
 
     const type = authDict?.['type'];
@@ -102,7 +120,7 @@ export class UserInteractiveAuth {
     await this.db.query('DELETE FROM uia_sessions WHERE created_ts < $1', [Date.now() - SESSION_LIFETIME_MS]);
     await this.db.query(
       'INSERT INTO uia_sessions (session_id, created_ts, method, uri, clientdict) VALUES ($1, $2, $3, $4, $5)',
-      [session.sessionId, Date.now(), request.method, request.uri, JSON.stringify(clientdict)],
+      [session.sessionId, Date.now(), request.method, request.uri, JSON.stringify(withoutSecrets(clientdict))],
     );
     return session;
   }
@@ -128,7 +146,7 @@ export class UserInteractiveAuth {
       session.sessionId,
       JSON.stringify(session.completed),
       JSON.stringify(session.results),
-      JSON.stringify(session.clientdict),
+      JSON.stringify(withoutSecrets(session.clientdict)),
     ]);
   }
 }

@@ -1,5 +1,5 @@
 // The Synapse-compatible admin API (so existing admin tools work).
-import { forbidden } from '../http/errors.js';
+import { MatrixError, forbidden } from '../http/errors.js';
 import type { RouteTable } from '../http/routes.js';
 import { requester } from '../http/types.js';
 import { compileBody } from '../http/validate.js';
@@ -41,7 +41,15 @@ export function registerAdminRoutes(routes: RouteTable, accounts: AccountService
     GET: { auth: 'none', handler: () => ({ server_version: PRAT_VERSION }) },
   });
   routes.add('/_synapse/admin/v1/register', {
-    GET: { auth: 'none', rateLimit: 'registration', handler: async () => ({ nonce: await accounts.newRegistrationNonce() }) },
+    GET: {
+      auth: 'none',
+      rateLimit: 'registration',
+      handler: async () => {
+        // Synapse answers 400 on both methods when no shared secret is configured.
+        if (!accounts.sharedSecretRegistrationEnabled) throw new MatrixError('M_UNKNOWN', 'Shared secret registration is not enabled', { status: 400 });
+        return { nonce: await accounts.newRegistrationNonce() };
+      },
+    },
     POST: {
       auth: 'none',
       rateLimit: 'registration',
