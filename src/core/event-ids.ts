@@ -191,7 +191,7 @@ export function finalizeEvent(partial: PartialPdu, version: RoomVersionLike, ser
  * How another event cites this one in prev_events/auth_events: in room versions 1 and 2 the
  * pair `[event_id, {sha256: <reference hash, standard base64>}]`, from v3 the bare event id.
  */
-export function eventReference(event: { event_id: string }, version: RoomVersionLike): EventReference {
+export function eventReference(event: RoomEvent, version: RoomVersionLike): EventReference {
   const v = resolveRoomVersion(version);
   if (v.eventIdFormat !== 'v1') return event.event_id;
   return [event.event_id, { sha256: encodeBase64(computeReferenceHash(event, v)) }];
