@@ -1020,6 +1020,16 @@ describe('checkEventSizeLimits', () => {
     refused(checkEventSizeLimits(e), /65536/);
   });
 
+  test('with the room version, the wire form is measured (no v3+ event_id)', () => {
+    const e = base();
+    const wireOverhead = Buffer.byteLength(JSON.stringify({ ...e, event_id: undefined, content: { body: '' } }));
+    e.content = { body: 'x'.repeat(65536 - wireOverhead) };
+    allowed(checkEventSizeLimits(e, rv));
+    refused(checkEventSizeLimits(e), /65536/);
+    const v1 = v('1');
+    allowed(checkEventSizeLimits({ ...e, event_id: '$a:a.example', content: {} }, v1));
+  });
+
   test('limits ids and keys to 255 bytes, counting UTF-8 bytes', () => {
     for (const field of ['sender', 'room_id', 'state_key', 'type', 'event_id'] as const) {
       const ok = { ...base(), [field]: 'a'.repeat(255) };

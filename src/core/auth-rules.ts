@@ -17,6 +17,7 @@
 import { authEventTypesFor, thirdPartyInviteToken } from './auth-events.js';
 import { decodeBase64Any } from './base64.js';
 import { encodeCanonicalJson } from './canonical-json.js';
+import { toWirePdu } from './hashes.js';
 import { isValidUserId } from './identifiers.js';
 import {
   NAMED_LEVEL_KEYS,
@@ -610,10 +611,12 @@ function sortKeys(value: unknown): unknown {
 
 /**
  * Size limits of the server-server API: the whole PDU at most 65,536 bytes of canonical JSON, and
- * sender, room_id, state_key, type and event_id each at most 255 bytes.
+ * sender, room_id, state_key, type and event_id each at most 255 bytes. The whole-PDU limit is on
+ * the wire form: given the room version, a RoomEvent is measured without the fields the version
+ * does not send (v3+ event_id, v12 create room_id), as the sending server measured it.
  */
-export function checkEventSizeLimits(pdu: Pdu): AuthResult {
-  const size = canonicalLength(pdu);
+export function checkEventSizeLimits(pdu: Pdu, version?: RoomVersion): AuthResult {
+  const size = canonicalLength(version ? toWirePdu(pdu, version) : pdu);
   if (size > MAX_PDU_BYTES) return reject(`event is ${size} bytes of canonical JSON, over the ${MAX_PDU_BYTES} byte limit`);
   const fields: Array<[string, unknown]> = [
     ['sender', pdu.sender],
