@@ -969,6 +969,28 @@ describe('checkAuthEventsList', () => {
     });
   }
 
+  for (const rv of versions(7)) {
+    test(`v${rv.id}: a restricted join may cite the authoriser's membership only from v8`, () => {
+      const room = TestRoom.standard(rv, 'restricted');
+      const carolJoin = room.member(CAROL, 'join');
+      const pl = room.lookup('m.room.power_levels', '')!;
+      const jr = room.lookup('m.room.join_rules', '')!;
+      const cites = rv.roomIdFromCreateEvent ? [pl, jr, carolJoin] : [room.create, pl, jr, carolJoin];
+      const join = room.send({
+        type: 'm.room.member',
+        sender: BOB,
+        state_key: BOB,
+        content: { membership: 'join', join_authorised_via_users_server: CAROL },
+        auth_events: cites.map((e) => e.event_id),
+      });
+      if (rv.restrictedJoinRule) {
+        allowed(checkEventAgainstAuthEvents(join, cites, rv, { createEvent: room.create }));
+      } else {
+        refused(checkAuthEventsList(join, cites, rv), /not one the auth events selection allows/);
+      }
+    });
+  }
+
   test('v12: citing the create event is refused', () => {
     const rv = v('12');
     const { room, pl, aliceJoin } = setup(rv);
