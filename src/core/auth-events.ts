@@ -48,6 +48,9 @@ export function authEventTypesFor(event: AuthSelectable, version: RoomVersion): 
   if (event.type === 'm.room.member' && typeof event.state_key === 'string') {
     const membership = event.content['membership'];
     add('m.room.member', event.state_key);
+    // The server-server text lists join rules for join and invite only, but a knock is decided
+    // by the join rule (and without it the rule reads as "invite", refusing the knock); Synapse
+    // selects and accepts it for knocks too.
     if (membership === 'join' || membership === 'invite' || membership === 'knock') {
       add('m.room.join_rules', '');
     }
