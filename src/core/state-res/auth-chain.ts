@@ -23,10 +23,9 @@ export async function authClosure(cache: EventCache, start: Iterable<string>): P
     }
     frontier = next;
   }
-  for (const id of seen) {
-    // Missing auth events were only discovered as edges; start ids are state the caller holds.
-    if (!cache.has(id)) seen.delete(id);
-  }
+  // Events the source does not have (start ids included) have no chain to contribute; callers
+  // that must count a missing start id add it back themselves.
+  for (const id of seen) if (!cache.has(id)) seen.delete(id);
   return seen;
 }
 
