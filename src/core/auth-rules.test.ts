@@ -10,6 +10,7 @@ import {
   redactedEventId,
   requiredSigningServers,
 } from './auth-rules.js';
+import { selectAuthEvents } from './auth-events.js';
 import { encodeBase64 } from './base64.js';
 import { generateSigningKey, signJson } from './signing.js';
 import type { AuthResult, JsonObject, RoomEvent } from './types.js';
@@ -1101,4 +1102,48 @@ describe('checkRequiredSignatures', () => {
     refused(checkRequiredSignatures(join, rv), /c\.example/);
     assert.deepEqual(requiredSigningServers(join, v('7')), ['b.example']);
   });
+});
+
+describe('a room history, selected and checked like a receiving server would', () => {
+  for (const rv of ALL_VERSIONS) {
+    test(`v${rv.id}: each event cites selectAuthEvents and is checked against them`, () => {
+      const room = new TestRoom(rv);
+      const create = room.create;
+      const events = new Map<string, RoomEvent>([[create.event_id, create]]);
+      const submit = (fields: Parameters<TestRoom['send']>[0]): AuthResult => {
+        const draft = room.send(fields);
+        draft.auth_events = selectAuthEvents(draft, room.lookup, rv);
+        const result = checkEventAgainstAuthEvents(
+          draft,
+          draft.auth_events.map((id) => events.get(id as string)!),
+          rv,
+          { createEvent: create },
+        );
+        if (result.allowed) {
+          events.set(draft.event_id, draft);
+          if (draft.state_key !== undefined) room.set(draft);
+        }
+        return result;
+      };
+      const member = (user: string, membership: string, sender = user): AuthResult =>
+        submit({ type: 'm.room.member', sender, state_key: user, content: { membership } });
+
+      allowed(checkEventAuth(create, () => undefined, rv), 'create');
+      allowed(submit({ type: 'm.room.member', sender: ALICE, state_key: ALICE, content: { membership: 'join' }, prev_events: [create.event_id] }), 'creator join');
+      allowed(submit({ type: 'm.room.power_levels', sender: ALICE, state_key: '', content: { users: creatorLevels(rv) } }), 'power levels');
+      allowed(submit({ type: 'm.room.join_rules', sender: ALICE, state_key: '', content: { join_rule: 'invite' } }), 'join rules');
+      refused(member(BOB, 'join'), /not invited/);
+      allowed(member(BOB, 'invite', ALICE), 'invite');
+      allowed(member(BOB, 'join'), 'join after invite');
+      refused(submit({ type: 'm.room.name', sender: BOB, state_key: '', content: { name: 'x' } }), /below the 50/);
+      allowed(submit({ type: 'm.room.message', sender: BOB, content: { body: 'hi' } }), 'message');
+      allowed(member(BOB, 'ban', ALICE), 'ban');
+      refused(submit({ type: 'm.room.message', sender: BOB, content: { body: 'hi' } }), /not joined/);
+      refused(member(BOB, 'join'), /banned/);
+      allowed(member(BOB, 'leave', ALICE), 'unban');
+      allowed(submit({ type: 'm.room.join_rules', sender: ALICE, state_key: '', content: { join_rule: 'knock' } }), 'knock rule');
+      if (rv.knockJoinRule) allowed(member(BOB, 'knock'), 'knock');
+      else refused(member(BOB, 'knock'), /not supported/);
+    });
+  }
 });
