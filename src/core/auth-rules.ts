@@ -120,9 +120,9 @@ export function checkAuthEventsList(
   version: RoomVersion,
   isRejected: (eventId: string) => boolean = () => false,
 ): AuthResult {
-  if (event.type === 'm.room.create') {
-    return event.auth_events.length === 0 ? ALLOW : reject('m.room.create must not have auth_events');
-  }
+  // Rule 1 allows or rejects a create event before rule 2 is reached, so its auth_events (which
+  // should be empty) are never judged; Synapse does not judge them either.
+  if (event.type === 'm.room.create') return ALLOW;
   const byId = new Map<string, RoomEvent>();
   for (const e of authEvents) byId.set(e.event_id, e);
   const expected = new Set(authEventTypesFor(event, version).map(([t, sk]) => joinStateKey(t, sk)));
