@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { getRoomVersion, type RoomVersion } from '../room-versions.js';
 import { stateKey, type JsonObject, type StateMap } from '../types.js';
-import { authDifference } from './auth-chain.js';
+import { authDifference, conflictedSubgraph } from './auth-chain.js';
+import { separateV2 } from './v2.js';
 import { EventCache } from './event-cache.js';
 import { resolveState } from './resolve.js';
 import {
@@ -39,12 +40,12 @@ async function randomRoom(version: RoomVersion, seed: number, size: number): Pro
   const others = [BOB, CHARLIE, DAVE, EVELYN];
   const creatorEntry: Record<string, number> = version.privilegedCreators ? {} : { [ALICE]: 100 };
   const specs: EventSpec[] = [
-    { id: 'E000', sender: ALICE, type: 'm.room.create', stateKey: '', content: version.implicitRoomCreator ? {} : { creator: ALICE } },
+    { id: 'CREATE', sender: ALICE, type: 'm.room.create', stateKey: '', content: version.implicitRoomCreator ? {} : { creator: ALICE } },
     member('E001', ALICE, ALICE, 'join'),
     powerLevels('E002', ALICE, { users: { ...creatorEntry, [BOB]: 50 } }),
     { id: 'E003', sender: ALICE, type: 'm.room.join_rules', stateKey: '', content: { join_rule: 'public' } },
   ];
-  const edges: string[][] = [['E003', 'E002', 'E001', 'E000']];
+  const edges: string[][] = [['E003', 'E002', 'E001', 'CREATE']];
   let heads = ['E003'];
   for (let i = 4; i < size; i++) {
     const id = `E${String(i).padStart(3, '0')}`;
@@ -226,5 +227,63 @@ describe('rejected events', () => {
     dag.rejected.add(dag.eventId('T2'));
     const out = await resolveState(version, sets, dag.source());
     assert.equal(dag.nodeOf(out.get(stateKey('m.room.topic', ''))!), 'T1');
+  });
+});
+
+describe('auth difference and conflicted subgraph against their definitions', () => {
+  // Straight from the spec's words, on random forked rooms: Cᵢ is the full auth chain of state
+  // set i (its events included); the subgraph is every event on an auth path between two
+  // conflicted events.
+  test('random rooms', async () => {
+    for (const v of ['2', '12']) {
+      const version = getRoomVersion(v)!;
+      let nonEmptySubgraphExtras = 0;
+      for (let seed = 1; seed <= 8; seed++) {
+        const { dag } = await randomRoom(version, seed * 104729 + 3, 60);
+        const random = rng(seed);
+        const edgesOf = (id: string): string[] => {
+          const ev = dag.events.get(id)!;
+          const out = ev.auth_events.map((r) => (typeof r === 'string' ? r : r[0]));
+          if (version.roomIdFromCreateEvent && ev.type !== 'm.room.create') out.push(`$${ev.room_id.slice(1)}`);
+          return out;
+        };
+        const chainOf = (ids: Iterable<string>): Set<string> => {
+          const seen = new Set<string>(ids);
+          const stack = [...seen];
+          while (stack.length > 0) for (const a of edgesOf(stack.pop()!)) if (!seen.has(a)) (seen.add(a), stack.push(a));
+          return seen;
+        };
+        const nodes = [...dag.stateAfter.keys()].filter((n) => n >= 'E010');
+        for (let round = 0; round < 5; round++) {
+          const sets = shuffled(nodes, random).slice(0, 2 + (round % 2)).map((n) => dag.stateAfter.get(n)!);
+          const { unconflicted, conflicted } = separateV2(sets);
+          if (conflicted.size === 0) continue;
+
+          const chains = sets.map((s) => chainOf(s.values()));
+          const expected = new Set<string>();
+          for (const c of chains) for (const id of c) if (!chains.every((o) => o.has(id))) expected.add(id);
+          const cache = new EventCache(dag.source(), version);
+          const perSet = sets.map((s) => [...conflicted.keys()].flatMap((k) => (s.has(k) ? [s.get(k)!] : [])));
+          const got = await authDifference(cache, [...new Set(unconflicted.values())], perSet);
+          assert.deepEqual([...got].sort(), [...expected].sort(), `v${v} seed ${seed} round ${round}`);
+
+          const conflictedIds = new Set([...conflicted.values()].flatMap((ids) => [...ids]));
+          const below = new Map<string, Set<string>>();
+          const closure = chainOf(conflictedIds);
+          for (const id of closure) below.set(id, chainOf([id]));
+          const subgraph = new Set<string>();
+          for (const x of closure) {
+            const reachedFromConflicted = [...conflictedIds].some((c) => below.get(c)!.has(x));
+            const reachesConflicted = [...conflictedIds].some((c) => below.get(x)!.has(c));
+            if (reachedFromConflicted && reachesConflicted) subgraph.add(x);
+          }
+          const gotSub = await conflictedSubgraph(new EventCache(dag.source(), version), conflictedIds);
+          assert.deepEqual([...gotSub].sort(), [...subgraph].sort(), `v${v} seed ${seed} round ${round} subgraph`);
+          if ([...subgraph].some((id) => !conflictedIds.has(id) && !expected.has(id))) nonEmptySubgraphExtras++;
+        }
+      }
+      // The subgraph must sometimes add events the auth difference lacks, or this proves little.
+      if (v === '12') assert.ok(nonEmptySubgraphExtras > 0);
+    }
   });
 });

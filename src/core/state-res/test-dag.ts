@@ -210,6 +210,10 @@ export class TestDag {
     else if (prevNodes.length === 1) before = new Map(this.stateAfter.get(prevNodes[0])!);
     else before = await resolveState(this.version, prevNodes.map((p) => this.stateAfter.get(p)!), this.source());
 
+    if (this.version.roomIdFromCreateEvent && spec.type === 'm.room.create' && spec.id !== 'CREATE') {
+      // The room id is derived from the create event's id; only the node named CREATE has it.
+      throw new Error('v12 fixtures must name their create event CREATE');
+    }
     const content = spec.content ?? {};
     let authIds: string[];
     if (spec.authEvents) authIds = spec.authEvents.map((n) => this.eventId(n));
