@@ -13,7 +13,9 @@ import {
   BOB,
   CHARLIE,
   DAVE,
+  EVELYN,
   TestDag,
+  ZARA,
   joinRules,
   member,
   message,
@@ -65,21 +67,20 @@ describe('v12 creators', () => {
     assert.deepEqual(dag.changedState('START', 'END', ['KD']), dag.expectedState(['KD']));
   });
 
-  test('the creator (sender of the create event) is never outranked by a power levels entry', async () => {
-    // Charlie (100) sets a topic and Alice (creator, not in users) changes it concurrently with a
-    // later timestamp... and both cite IPOWER, so order is by timestamp: Alice's is newer.
+  test('the creator (sender of the create event) outranks a moderator whatever the timestamps', async () => {
+    // Charlie (100) kicks Dave early; Alice, the creator and in no users map, demotes Charlie
+    // later. Power order puts Alice's change first, so the kick then fails. Ordered by time (or
+    // with Alice at power 0) the kick would land first and stand.
     const dag = new TestDag(V12);
     await dag.build(
       [
         ...events(undefined).slice(0, 8),
-        { ...powerLevels('PC', CHARLIE, { users: { [CHARLIE]: 100 }, state_default: 100 }), ts: 100 },
-        { ...powerLevels('PA', ALICE, { users: { [CHARLIE]: 50 } }), ts: 50 },
+        { ...member('KD', CHARLIE, DAVE, 'leave'), ts: 100 },
+        { ...powerLevels('PA', ALICE, { users: { [CHARLIE]: 0 } }), ts: 200 },
         message('END', DAVE),
       ],
-      [edges[0], ['END', 'PC', 'START'], ['END', 'PA', 'START']],
+      [edges[0], ['END', 'KD', 'START'], ['END', 'PA', 'START']],
     );
-    // Power order: Alice (infinite) before Charlie (100) whatever the timestamps; Charlie's
-    // change is then checked against Alice's demotion to 50 and fails.
     assert.deepEqual(dag.changedState('START', 'END', ['PA']), dag.expectedState(['PA']));
   });
 });
@@ -179,3 +180,82 @@ describe('v2.1 conflicted state subgraph', () => {
     assert.equal(dag.nodeOf(out.get(PL_KEY)!), 'P3');
   });
 });
+
+// The two MSC4297 reset scenarios (after Synapse's tests/state/test_v21.py), with events citing
+// explicit auth events and state sets given directly, as a faulty or malicious server could.
+describe('v2.1 repairs the state resets MSC4297 describes', () => {
+  /** Builds `specs` as one chain (prev events only matter for depth and the creator's join). */
+  async function chain(version: typeof V11, specs: EventSpec[]): Promise<TestDag> {
+    const dag = new TestDag(version);
+    const withTs = specs.map((spec, i) => ({ ...spec, ts: i + 1 }));
+    await dag.build(withTs, [specs.map((spec) => spec.id).reverse()]);
+    return dag;
+  }
+  const state = (dag: TestDag, nodes: string[]): StateMap => {
+    const out: StateMap = new Map();
+    for (const n of nodes) {
+      const ev = dag.event(n);
+      out.set(stateKey(ev.type, ev.state_key!), ev.event_id);
+    }
+    return out;
+  };
+  const named = (dag: TestDag, s: StateMap) => Object.fromEntries([...dag.namedState(s)].sort());
+
+  test('a rename citing old power levels cannot drag the power levels back (conflicted subgraph)', async () => {
+    const dag = await chain(V12, [
+      { id: 'CREATE', sender: ALICE, type: 'm.room.create', stateKey: '', content: { room_version: '12' } },
+      { ...member('MA', ALICE, ALICE, 'join'), authEvents: [] },
+      { ...powerLevels('P1', ALICE, { users: {} }), authEvents: ['MA'] },
+      { ...joinRules('JR', ALICE, 'public'), authEvents: ['MA', 'P1'] },
+      { ...member('MB', BOB, BOB, 'join'), authEvents: ['P1', 'JR'] },
+      { ...member('MC', CHARLIE, CHARLIE, 'join'), authEvents: ['P1', 'JR'] },
+      { ...powerLevels('P2', ALICE, { users: { [BOB]: 50 } }), authEvents: ['MA', 'P1'] },
+      { ...powerLevels('P3', BOB, { users: { [BOB]: 50, [CHARLIE]: 50 } }), authEvents: ['MB', 'P2'] },
+      { ...member('ME1', EVELYN, EVELYN, 'join'), authEvents: ['P3', 'JR'] },
+      // Evelyn renames herself but cites the old power levels directly.
+      { ...member('ME2', EVELYN, EVELYN, 'join', { displayname: 'E' }), authEvents: ['P1', 'JR', 'ME1'] },
+      { ...member('MZ', ZARA, ZARA, 'join'), authEvents: ['P3', 'JR'] },
+    ]);
+    const dodgy = state(dag, ['CREATE', 'MA', 'MB', 'MC', 'ME2', 'P1', 'JR']);
+    const sensible = state(dag, ['CREATE', 'MA', 'MB', 'MC', 'MZ', 'P3', 'JR']);
+    const expected = named(dag, state(dag, ['CREATE', 'MA', 'MB', 'MC', 'ME1', 'MZ', 'P3', 'JR']));
+    for (const sets of [[dodgy, sensible], [sensible, dodgy]]) {
+      const out = await resolveState(V12, sets, dag.source());
+      // ME2 is replayed in the P1 epoch, then ME1 (in the P3 epoch) after it.
+      assert.deepEqual(named(dag, out), expected);
+    }
+    // The create event is in every auth chain, so never in the full conflicted set.
+    const cache = new EventCache(dag.source(), V12);
+    const sub = await conflictedSubgraph(cache, new Set([dag.eventId('ME2'), dag.eventId('P1'), dag.eventId('P3'), dag.eventId('MZ')]));
+    assert.ok(!sub.has(dag.eventId('CREATE')));
+    assert.ok(sub.has(dag.eventId('ME1')) && sub.has(dag.eventId('P2')));
+  });
+
+  async function joinRulesReset(version: typeof V11) {
+    const aliceEntry: Record<string, number> = version.privilegedCreators ? {} : { [ALICE]: 100 };
+    const dag = await chain(version, [
+      { id: 'CREATE', sender: ALICE, type: 'm.room.create', stateKey: '', content: { room_version: version.id } },
+      { ...member('MA1', ALICE, ALICE, 'join'), authEvents: version.privilegedCreators ? [] : ['CREATE'] },
+      { ...powerLevels('PW', ALICE, { users: { ...aliceEntry, [BOB]: 100 } }), authEvents: version.privilegedCreators ? ['MA1'] : ['CREATE', 'MA1'] },
+      { ...joinRules('JR1', ALICE, 'public'), authEvents: version.privilegedCreators ? ['MA1', 'PW'] : ['CREATE', 'MA1', 'PW'] },
+      { ...member('MB', BOB, BOB, 'join'), authEvents: version.privilegedCreators ? ['PW', 'JR1'] : ['CREATE', 'PW', 'JR1'] },
+      { ...joinRules('JR2', ALICE, 'invite'), authEvents: version.privilegedCreators ? ['MA1', 'PW'] : ['CREATE', 'MA1', 'PW'] },
+      { ...member('MA2', ALICE, ALICE, 'leave'), authEvents: version.privilegedCreators ? ['PW', 'MA1'] : ['CREATE', 'PW', 'MA1'] },
+    ]);
+    const correct = state(dag, ['CREATE', 'MA2', 'MB', 'PW', 'JR2']);
+    // Another server hands us a fork citing the old join rules.
+    const incorrect = state(dag, ['CREATE', 'MA2', 'MB', 'PW', 'JR1']);
+    return { dag, out: await resolveState(version, [correct, incorrect], dag.source()) };
+  }
+
+  test('join rules whose sender has since left are not reset to nothing (v2.1 starts empty)', async () => {
+    const { dag, out } = await joinRulesReset(V12);
+    assert.equal(dag.nodeOf(out.get(stateKey('m.room.join_rules', ''))!), 'JR2');
+  });
+
+  test('control: v2 checks both join rules against Alice having left and loses them', async () => {
+    const { out } = await joinRulesReset(V11);
+    assert.equal(out.get(stateKey('m.room.join_rules', '')), undefined);
+  });
+});
+
