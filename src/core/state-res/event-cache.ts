@@ -1,8 +1,9 @@
 // The one place state resolution touches the event source. Everything else in state-res works on
 // events already held here, synchronously, so the algorithms stay plain loops and every fetch is
 // a batch the storage layer can answer with one query.
+import { referenceId } from '../auth-rules.js';
 import type { RoomVersion } from '../room-versions.js';
-import type { EventReference, RoomEvent } from '../types.js';
+import type { RoomEvent } from '../types.js';
 
 export interface StateResEventSource {
   /** Events by id; ids the source does not know are simply absent from the result. */
@@ -23,11 +24,6 @@ export interface StateResEventSource {
   getRejectedIds?(ids: string[]): Promise<Set<string>>;
 }
 
-/** The event id inside an auth/prev reference, whichever format the room version uses. */
-export function referenceId(ref: EventReference): string {
-  return typeof ref === 'string' ? ref : ref[0];
-}
-
 export class EventCache {
   private readonly events = new Map<string, RoomEvent>();
   /** Ids asked for and not returned, so a missing event costs one query, not one per use. */
@@ -35,7 +31,7 @@ export class EventCache {
   private readonly rejected = new Set<string>();
   private readonly rejectionKnown = new Set<string>();
   private readonly edges = new Map<string, readonly string[]>();
-  fetches = 0;
+  private roomId: string | undefined;
 
   constructor(
     readonly source: StateResEventSource,
@@ -50,7 +46,6 @@ export class EventCache {
     }
     if (want.length === 0) return;
     const unique = [...new Set(want)];
-    this.fetches++;
     const got = await this.source.getEvents(unique);
     for (const id of unique) {
       const ev = got.get(id);
@@ -59,8 +54,6 @@ export class EventCache {
     }
     this.checkSameRoom(unique);
   }
-
-  private roomId: string | undefined;
 
   // Mixing rooms would let one room's events authorise another's; the storage layer should
   // never do it, so treat it as a bug rather than resolve nonsense.

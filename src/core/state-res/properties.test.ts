@@ -287,3 +287,48 @@ describe('auth difference and conflicted subgraph against their definitions', ()
     }
   });
 });
+
+describe('sources that misbehave', () => {
+  async function topicFork() {
+    const version = getRoomVersion('11')!;
+    const dag = new TestDag(version);
+    await dag.build(
+      [
+        { id: 'CREATE', sender: ALICE, type: 'm.room.create', stateKey: '', content: {} },
+        member('IMA', ALICE, ALICE, 'join'),
+        powerLevels('IPOWER', ALICE, { users: { [ALICE]: 100 } }),
+        topic('TA', ALICE),
+        topic('TB', ALICE),
+      ],
+      [['TA', 'IPOWER', 'IMA', 'CREATE'], ['TB', 'IPOWER']],
+    );
+    return { version, dag, sets: [dag.stateAfter.get('TA')!, dag.stateAfter.get('TB')!] };
+  }
+
+  test('an event the source cannot produce takes no part', async () => {
+    const { version, dag, sets } = await topicFork();
+    const source = dag.source();
+    const getEvents = source.getEvents.bind(source);
+    source.getEvents = async (ids) => {
+      const out = await getEvents(ids);
+      out.delete(dag.eventId('TB'));
+      return out;
+    };
+    const out = await resolveState(version, sets, source);
+    assert.equal(dag.nodeOf(out.get(stateKey('m.room.topic', ''))!), 'TA');
+  });
+
+  test('events of another room are refused', async () => {
+    const { version, dag, sets } = await topicFork();
+    const source = dag.source();
+    const getEvents = source.getEvents.bind(source);
+    source.getEvents = async (ids) => {
+      const out = await getEvents(ids);
+      const tb = out.get(dag.eventId('TB'));
+      if (tb) out.set(tb.event_id, { ...tb, room_id: '!other:example.com' });
+      return out;
+    };
+    await assert.rejects(resolveState(version, sets, source), /is in room !other:example.com/);
+  });
+});
+
