@@ -59,8 +59,9 @@ function powerGraph(cache: EventCache, fullConflicted: ReadonlySet<string>, powe
     const edges = new Set<string>();
     graph.set(id, edges);
     for (const aid of cache.authEdges(cache.get(id)!)) {
-      // Only auth events inside the full conflicted set join the graph (Synapse and Ruma do the
-      // same); the rest are common to every state set and need no ordering.
+      // Only auth events inside the full conflicted set join the graph, and the walk does not
+      // go on through the others (as in Synapse and Ruma): those are in every state set's auth
+      // chain and not in contention.
       if (!fullConflicted.has(aid)) continue;
       edges.add(aid);
       if (!graph.has(aid)) stack.push(aid);
@@ -112,9 +113,10 @@ export async function resolveV2(version: RoomVersion, stateSets: readonly StateM
   }
   const sortedPower = lexicographicalTopologicalSort(graph, keys, powerKeyLess, (k) => k.id);
 
-  // Step 2: v2 replays onto the unconflicted state; v2.1 onto the empty state, so that an
-  // unconflicted event cannot quietly authorise a conflicted one it would not have authorised
-  // in the DAG (the "state reset" class of bugs MSC4297 fixes).
+  // Step 2: v2 replays onto the unconflicted state; v2.1 onto the empty state, so a conflicted
+  // event is checked against what was replayed before it, or else its own auth events, and
+  // never against unconflicted state from another point of the room's history, which is what
+  // let v2 reset state (MSC4297).
   const base: ReadonlyMap<StateKey, string> = version.stateResolution === 'v2.1' ? new Map() : unconflicted;
   const changes = await iterativeAuthChecks(cache, version, sortedPower, base);
 
