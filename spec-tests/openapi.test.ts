@@ -41,6 +41,13 @@ describe('OpenAPI response validation', { skip: present ? false : `spec data not
     );
   });
 
+  it('checks token errors of UIA endpoints against the standard error schema', () => {
+    // DELETE /devices/{deviceId} documents its 401 as the UIA body only.
+    validateResponse('DELETE', '/_matrix/client/v3/devices/X', 401, { errcode: 'M_MISSING_TOKEN', error: 'Missing access token' });
+    assert.throws(() => validateResponse('DELETE', '/_matrix/client/v3/devices/X', 401, { errcode: 'M_FORBIDDEN', error: 'x' }), /flows/);
+    assert.throws(() => validateResponse('DELETE', '/_matrix/client/v3/devices/X', 401, { errcode: 'M_UNKNOWN_TOKEN', error: 5 }), /error/);
+  });
+
   it('matches path templates with parameters, strips the query, and reads r0 as v3', () => {
     assert.equal(findOperation('GET', '/_matrix/client/v3/devices/ABCDEF')?.template, '/_matrix/client/v3/devices/{deviceId}');
     assert.equal(findOperation('GET', '/_matrix/client/r0/account/whoami?access_token=x')?.template, '/_matrix/client/v3/account/whoami');

@@ -79,14 +79,15 @@ const deviceUpdateBody = compileBody<{ display_name?: string | null }>({
   type: 'object',
   properties: { display_name: { type: ['string', 'null'], maxLength: 512 } },
 });
-const displaynameBody = compileBody<{ displayname?: string | null }>({
-  type: 'object',
-  properties: { displayname: { type: ['string', 'null'] } },
-});
-const avatarBody = compileBody<{ avatar_url?: string | null }>({
-  type: 'object',
-  properties: { avatar_url: { type: ['string', 'null'] } },
-});
+// The spec: a PUT without its key is 400 M_MISSING_PARAM (not a silent clear). null clears.
+const displaynameBody = compileBody<{ displayname: string | null }>(
+  { type: 'object', required: ['displayname'], properties: { displayname: { type: ['string', 'null'] } } },
+  { missingErrcode: 'M_MISSING_PARAM' },
+);
+const avatarBody = compileBody<{ avatar_url: string | null }>(
+  { type: 'object', required: ['avatar_url'], properties: { avatar_url: { type: ['string', 'null'] } } },
+  { missingErrcode: 'M_MISSING_PARAM' },
+);
 
 /** The operation a UIA session is bound to: method and path, r0 read as v3. */
 export function uiaRequest(req: Request): UiaRequest {
@@ -227,8 +228,12 @@ export function registerAccountRoutes(routes: RouteTable, accounts: AccountServi
     PUT: {
       body: deviceUpdateBody,
       handler: async (req) => {
-        const name = (req.body as ReturnType<typeof deviceUpdateBody>).display_name;
-        await accounts.renameDevice(requester(req).userId, String(req.params['deviceId']), name ?? null);
+        const body = req.body as ReturnType<typeof deviceUpdateBody>;
+        const userId = requester(req).userId;
+        const deviceId = String(req.params['deviceId']);
+        // The spec: without display_name the name is unchanged (but the device must exist).
+        if (body.display_name === undefined) await accounts.getDevice(userId, deviceId);
+        else await accounts.renameDevice(userId, deviceId, body.display_name);
         return {};
       },
     },

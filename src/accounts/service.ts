@@ -84,7 +84,8 @@ export class AccountService {
     if ((this.lastTouch.get(row.id) ?? 0) < now - DEVICE_TOUCH_INTERVAL_MS) {
       this.lastTouch.set(row.id, now);
       if (this.lastTouch.size > 100_000) this.lastTouch.clear();
-      store.touchDevice(this.db, row.user_id, row.device_id, client.ip ?? null, client.userAgent ?? null).catch((err) =>
+      // Awaited (once a minute per token) so a device list right after a request shows it seen.
+      await store.touchDevice(this.db, row.user_id, row.device_id, client.ip ?? null, client.userAgent ?? null).catch((err) =>
         this.log.warn({ err }, 'could not record device last-seen'),
       );
     }
