@@ -21,6 +21,8 @@ import { registerAdminRoutes } from './admin/routes.js';
 import { registerKeyRoutes } from './federation/key-routes.js';
 import { loadOrCreateSigningKey } from './federation/signing-key.js';
 import type { SigningKey } from './core/signing.js';
+import { RoomService } from './rooms/service.js';
+import { registerRoomRoutes } from './rooms/routes.js';
 
 export interface Services {
   config: PratConfig;
@@ -29,6 +31,7 @@ export interface Services {
   signingKey: SigningKey;
   rateLimiter: RateLimiter;
   accounts: AccountService;
+  rooms: RoomService;
   metrics: Registry;
   /** Aborted at shutdown: long-polls end early instead of holding the stop up. */
   shutdown: AbortSignal;
@@ -46,13 +49,16 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
   const uia = new UserInteractiveAuth(db);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
+  const signingKey = loadOrCreateSigningKey(config.signing_key_path);
+  const accounts = new AccountService(db, config, uia, log.child({ component: 'accounts' }));
   return {
     config,
     log,
     db,
-    signingKey: loadOrCreateSigningKey(config.signing_key_path),
+    signingKey,
     rateLimiter: new RateLimiter(config.rate_limits),
-    accounts: new AccountService(db, config, uia, log.child({ component: 'accounts' })),
+    accounts,
+    rooms: new RoomService({ db, log: log.child({ component: 'rooms' }), config, signingKey, accounts }),
     metrics,
     shutdown,
   };
@@ -64,6 +70,7 @@ function mountResources(resources: ListenerResource[], s: Services) {
     if (resources.includes('client')) {
       registerDiscoveryRoutes(routes, s.config, { spec: SUPPORTED_SPEC_VERSIONS });
       registerAccountRoutes(routes, s.accounts);
+      registerRoomRoutes(routes, s.rooms);
     }
     if (resources.includes('federation')) {
       registerKeyRoutes(routes, s.config.server_name, s.signingKey);

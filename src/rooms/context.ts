@@ -1,0 +1,48 @@
+// What the room services share: built once in server.ts, passed explicitly.
+import type { Database, Queryable } from '../db/pool.js';
+import type { Logger } from '../logger.js';
+import type { PratConfig } from '../config/schema.js';
+import type { SigningKey } from '../core/signing.js';
+import type { AccountService } from '../accounts/service.js';
+import type { StateLookup } from '../core/auth-rules.js';
+import type { RoomEvent } from '../core/types.js';
+import type { EventLoader } from './events.js';
+import type { RoomQueue } from './queue.js';
+import type { StateNids, StateStore } from './state-store.js';
+
+export interface RoomDeps {
+  db: Database;
+  log: Logger;
+  config: PratConfig;
+  serverName: string;
+  signingKey: SigningKey;
+  accounts: AccountService;
+  queue: RoomQueue;
+  state: StateStore;
+  events: EventLoader;
+}
+
+/**
+ * A synchronous lookup over the given (type, state_key) pairs of a state map, for the core's
+ * auth functions, which read state synchronously: the events are loaded up front.
+ */
+export async function loadStateLookup(
+  d: RoomDeps,
+  db: Queryable,
+  state: StateNids,
+  pairs: Array<[string, string]>,
+): Promise<StateLookup> {
+  const wanted = new Map<string, number>();
+  for (const [type, sk] of pairs) {
+    const keyNid = await d.state.keyNid(db, type, sk);
+    const eventNid = keyNid === undefined ? undefined : state.get(keyNid);
+    if (eventNid !== undefined) wanted.set(`${type}\u0000${sk}`, eventNid);
+  }
+  const loaded = await d.events.byNids(db, wanted.values());
+  const byKey = new Map<string, RoomEvent>();
+  for (const [k, nid] of wanted) {
+    const e = loaded.get(nid);
+    if (e) byKey.set(k, e.event);
+  }
+  return (type, sk) => byKey.get(`${type}\u0000${sk}`);
+}

@@ -1,0 +1,97 @@
+// Loading stored events by nid or id. Parsed events are cached by nid: the stored PDU never
+// changes. What can change (redacted_by) is re-read unless the caller only needs the PDU.
+import type { Queryable } from '../db/pool.js';
+import type { RoomEvent } from '../core/types.js';
+import { Lru } from './lru.js';
+import * as sql from './store/events.js';
+
+export interface StoredEvent {
+  nid: number;
+  event: RoomEvent;
+  roomNid: number;
+  stream: number | null;
+  depth: number;
+  stateKeyNid: number | null;
+  rejected: string | null;
+  stateBefore: number | null;
+  stateAfter: number | null;
+  replacesNid: number | null;
+  /** As of when it was read; read with `fresh` when it matters. */
+  redactedBy: number | null;
+}
+
+export class EventLoader {
+  private readonly cache = new Lru<number, StoredEvent>(50_000);
+  private readonly nids = new Lru<string, number>(200_000);
+
+  /**
+   * Events by nid (missing ones absent). `fresh` re-reads the rows (redaction status) but
+   * still reuses parsed PDUs.
+   */
+  async byNids(db: Queryable, nids: Iterable<number>, opts: { fresh?: boolean } = {}): Promise<Map<number, StoredEvent>> {
+    const out = new Map<number, StoredEvent>();
+    const missing: number[] = [];
+    for (const nid of nids) {
+      const hit = opts.fresh ? undefined : this.cache.get(nid);
+      if (hit) out.set(nid, hit);
+      else missing.push(nid);
+    }
+    if (missing.length === 0) return out;
+    for (const row of await sql.getEventRows(db, [...new Set(missing)])) {
+      const prior = this.cache.get(row.event_nid);
+      const stored: StoredEvent = {
+        nid: row.event_nid,
+        event: prior ? prior.event : (JSON.parse(row.json) as RoomEvent),
+        roomNid: row.room_nid,
+        stream: row.stream_ordering,
+        depth: row.depth,
+        stateKeyNid: row.state_key_nid,
+        rejected: row.rejected_reason,
+        stateBefore: row.state_before,
+        stateAfter: row.state_after,
+        replacesNid: row.replaces_nid,
+        redactedBy: row.redacted_by,
+      };
+      this.cache.set(stored.nid, stored);
+      this.nids.set(stored.event.event_id, stored.nid);
+      out.set(stored.nid, stored);
+    }
+    return out;
+  }
+
+  async one(db: Queryable, nid: number, opts: { fresh?: boolean } = {}): Promise<StoredEvent | undefined> {
+    return (await this.byNids(db, [nid], opts)).get(nid);
+  }
+
+  /** Nids of event ids that have been interned (the events themselves may be unknown). */
+  async nidsOf(db: Queryable, ids: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const hit = this.nids.get(id);
+      if (hit !== undefined) out.set(id, hit);
+      else missing.push(id);
+    }
+    for (const [id, nid] of await sql.lookupEventNids(db, missing)) {
+      this.nids.set(id, nid);
+      out.set(id, nid);
+    }
+    return out;
+  }
+
+  async byIds(db: Queryable, ids: string[], opts: { fresh?: boolean } = {}): Promise<Map<string, StoredEvent>> {
+    const nids = await this.nidsOf(db, ids);
+    const events = await this.byNids(db, nids.values(), opts);
+    const out = new Map<string, StoredEvent>();
+    for (const [id, nid] of nids) {
+      const e = events.get(nid);
+      if (e) out.set(id, e);
+    }
+    return out;
+  }
+
+  remember(stored: StoredEvent): void {
+    this.cache.set(stored.nid, stored);
+    this.nids.set(stored.event.event_id, stored.nid);
+  }
+}

@@ -1,0 +1,226 @@
+// The one persistence path for events, local and (later) remote. Runs under the room's lock:
+//  1. state before the event: the state after its prev event, or the resolution of the states
+//     after each of its prev events when the DAG forks;
+//  2. the auth rules, against that state (core checkEventAuth);
+//  3. state after: the state before plus the event itself if it is a state event;
+//  4. event, edges, stream position, state snapshot, forward extremities, current state,
+//     memberships and the client's transaction id, all in the lock's transaction.
+// Listeners hear about the events after the commit (RoomQueue).
+import { checkEventAuth, domainOf, referenceId, type StateLookup } from '../core/auth-rules.js';
+import { authEventTypesFor } from '../core/auth-events.js';
+import { currentPowerLevels, userPowerLevel } from '../core/power-levels.js';
+import { resolveState } from '../core/state-res/resolve.js';
+import { splitStateKey, stateKey, type RoomEvent, type StateMap } from '../core/types.js';
+import type { Queryable } from '../db/pool.js';
+import { MatrixError } from '../http/errors.js';
+import { loadStateLookup, type RoomDeps } from './context.js';
+import type { PersistedEvent, RoomLock } from './queue.js';
+import type { StateNids } from './state-store.js';
+import * as eventsSql from './store/events.js';
+import * as membershipsSql from './store/memberships.js';
+import * as roomsSql from './store/rooms.js';
+
+export interface PersistOptions {
+  /** The client transaction that produced the event, recorded for idempotent retries. */
+  txn?: roomsSql.TxnKey;
+  /**
+   * What to do when the auth rules refuse the event: 'throw' (local events: the client gets
+   * 403 with the reason) or 'store' (remote events: kept, flagged rejected, never in state).
+   */
+  onRejected?: 'throw' | 'store';
+}
+
+const isMember = (e: RoomEvent) => e.type === 'm.room.member' && typeof e.state_key === 'string';
+
+/** The (type, state_key) pairs the auth rules may read for this event. */
+export function authPairs(event: RoomEvent | { type: string; sender: string; state_key?: string; content: RoomEvent['content'] }, lock: RoomLock): Array<[string, string]> {
+  return [['m.room.create', ''], ...authEventTypesFor(event, lock.room.version)];
+}
+
+export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent, opts: PersistOptions = {}): Promise<PersistedEvent> {
+  const { tx, room } = lock;
+  if (event.room_id !== room.roomId) throw new Error(`event for ${event.room_id} persisted under the lock of ${room.roomId}`);
+
+  // 1. State before the event.
+  const prevIds = event.prev_events.map(referenceId);
+  const prevNids = await d.events.nidsOf(tx, prevIds);
+  const prevs = await d.events.byNids(tx, prevNids.values());
+  if (prevs.size !== prevIds.length) {
+    // Fetching missing prev events is the federation intake's job, before it gets here.
+    throw new Error(`event ${event.event_id} cites prev events this server does not have`);
+  }
+  const prevSnapshots = [...prevs.values()].map((p) => (p.rejected ? p.stateBefore : p.stateAfter));
+  const stateBefore = await stateAfterAll(d, lock, prevSnapshots);
+  const before: StateNids = stateBefore === null ? new Map() : await d.state.load(tx, stateBefore);
+
+  // 2. Auth against the state before.
+  const lookup = await loadStateLookup(d, tx, before, authPairs(event, lock));
+  const verdict = checkEventAuth(event, lookup, room.version);
+  let rejectedReason: string | null = null;
+  if (!verdict.allowed) {
+    if ((opts.onRejected ?? 'throw') === 'throw') throw new MatrixError('M_FORBIDDEN', verdict.reason);
+    rejectedReason = verdict.reason;
+  }
+
+  // 3. Intern ids, then the state after.
+  const nids = await eventsSql.internEventIds(tx, [event.event_id, ...prevIds]);
+  const nid = nids.get(event.event_id)!;
+  if (await eventsSql.eventExists(tx, nid)) throw new MatrixError('M_BAD_STATE', `event ${event.event_id} is already persisted`);
+  let stateKeyNid: number | null = null;
+  let stateAfter = stateBefore;
+  let replacesNid: number | null = null;
+  if (typeof event.state_key === 'string') {
+    [stateKeyNid] = await d.state.internKeys(tx, [[event.type, event.state_key]]);
+    replacesNid = before.get(stateKeyNid!) ?? null;
+    if (rejectedReason === null) {
+      // `fresh`: the new event's nid is in no snapshot yet, so no equal snapshot can exist.
+      stateAfter = await d.state.create(tx, room.roomNid, stateBefore, new Map([[stateKeyNid!, nid]]), { fresh: true });
+    }
+  }
+
+  // 4. Write. Positions are allocated under the stream lock (see RoomLock.lockStream).
+  await lock.lockStream();
+  const depth = event.depth;
+  const stream = await eventsSql.insertEvent(tx, {
+    eventNid: nid,
+    roomNid: room.roomNid,
+    depth,
+    type: event.type,
+    stateKeyNid,
+    sender: event.sender,
+    originServerTs: event.origin_server_ts,
+    rejectedReason,
+    stateBefore,
+    stateAfter,
+    replacesNid,
+    json: JSON.stringify(event),
+  });
+  const prevNidList = prevIds.map((id) => nids.get(id)!);
+  await eventsSql.insertEdges(tx, nid, prevNidList);
+  if (opts.txn) await roomsSql.insertTxn(tx, opts.txn, nid);
+
+  const persisted: PersistedEvent = {
+    nid,
+    event,
+    roomNid: room.roomNid,
+    stream,
+    depth,
+    stateKeyNid,
+    stateBefore,
+    stateAfter,
+    replacesNid,
+  };
+  if (rejectedReason !== null) {
+    lock.persisted.push(persisted);
+    return persisted;
+  }
+
+  await eventsSql.advanceForwardExtremities(tx, room.roomNid, nid, prevNidList);
+  const extremities = [...room.extremities.filter((x) => !prevNidList.includes(x)), nid];
+  room.extremities = extremities;
+
+  // Current state: the state after the one extremity, or the resolution over all of them.
+  const previousCurrent = room.currentSnapshot;
+  if (extremities.length === 1) {
+    room.currentSnapshot = stateAfter;
+  } else {
+    const extremityEvents = await d.events.byNids(tx, extremities);
+    const snapshots = extremities.map((x) => (x === nid ? stateAfter : extremityEvents.get(x)?.stateAfter ?? null));
+    room.currentSnapshot = await stateAfterAll(d, lock, snapshots);
+  }
+  if (room.currentSnapshot !== previousCurrent) await roomsSql.setCurrentSnapshot(tx, room.roomNid, room.currentSnapshot!);
+
+  if (room.currentSnapshot !== null) {
+    const current = await d.state.load(tx, room.currentSnapshot);
+    if (isMember(event) && stateKeyNid !== null && current.get(stateKeyNid) === nid) {
+      const content = event.content;
+      await membershipsSql.upsertMembership(tx, {
+        roomNid: room.roomNid,
+        userId: event.state_key!,
+        membership: String(content['membership']),
+        eventNid: nid,
+        stream,
+        displayname: typeof content['displayname'] === 'string' ? content['displayname'] : null,
+        avatarUrl: typeof content['avatar_url'] === 'string' ? content['avatar_url'] : null,
+      });
+    }
+  }
+
+  if (event.type === 'm.room.redaction') await applyRedaction(d, lock, event, nid, lookup);
+
+  lock.persisted.push(persisted);
+  return persisted;
+}
+
+/** The id a redaction redacts: `content.redacts` from v11, the top-level key before. */
+export function redactsOf(event: { content: RoomEvent['content']; redacts?: unknown }, lock: RoomLock): string | undefined {
+  const target = lock.room.version.updatedRedactionRules ? event.content['redacts'] : event.redacts;
+  return typeof target === 'string' ? target : undefined;
+}
+
+/**
+ * Marks the redacted event (spec "Redactions", v3+): the redaction takes effect if its sender
+ * has the redact level, or is on the same server as the redacted event's sender. The client API
+ * applies a stricter check before building the event (send.ts).
+ */
+async function applyRedaction(d: RoomDeps, lock: RoomLock, redaction: RoomEvent, nid: number, lookup: StateLookup): Promise<void> {
+  const targetId = redactsOf(redaction, lock);
+  if (!targetId) return;
+  const target = (await d.events.byIds(lock.tx, [targetId])).get(targetId);
+  if (!target || target.roomNid !== lock.room.roomNid) return;
+  const level = userPowerLevel(redaction.sender, lookup, lock.room.version);
+  const allowed = level >= currentPowerLevels(lookup).redact || domainOf(redaction.sender) === domainOf(target.event.sender);
+  if (allowed) await eventsSql.markRedacted(lock.tx, target.nid, nid);
+}
+
+/**
+ * The state after a set of events, given their state snapshots: the one snapshot when they
+ * agree, else the state resolution of the room version over all of them, stored as a new
+ * snapshot (or an equal existing one).
+ */
+async function stateAfterAll(d: RoomDeps, lock: RoomLock, snapshots: Array<number | null>): Promise<number | null> {
+  const distinct = [...new Set(snapshots.filter((s): s is number => s !== null))];
+  if (distinct.length === 0) return null;
+  if (distinct.length === 1) return distinct[0]!;
+  const { tx, room } = lock;
+  const maps: StateMap[] = [];
+  for (const s of distinct) maps.push(await toStateMap(d, tx, await d.state.load(tx, s)));
+  const resolved = await resolveState(room.version, maps, {
+    getEvents: async (ids) => {
+      const out = new Map<string, RoomEvent>();
+      for (const [id, e] of await d.events.byIds(tx, [...ids])) out.set(id, e.event);
+      return out;
+    },
+    getRejectedIds: async (ids) => {
+      const out = new Set<string>();
+      for (const [id, e] of await d.events.byIds(tx, ids)) if (e.rejected) out.add(id);
+      return out;
+    },
+  });
+  // Stored as a delta on the first state: the keys that differ, removals as 0.
+  const base = await d.state.load(tx, distinct[0]!);
+  const pairs = [...resolved.keys()].map(splitStateKey);
+  const keyNids = await d.state.internKeys(tx, pairs);
+  const eventNids = await d.events.nidsOf(tx, [...resolved.values()]);
+  const changes = new Map<number, number>();
+  const kept = new Set<number>();
+  [...resolved.values()].forEach((eventId, i) => {
+    changes.set(keyNids[i]!, eventNids.get(eventId)!);
+    kept.add(keyNids[i]!);
+  });
+  for (const k of base.keys()) if (!kept.has(k)) changes.set(k, 0);
+  return d.state.create(tx, room.roomNid, distinct[0]!, changes);
+}
+
+/** A nid state map as the core's (type, state_key) -> event id map. */
+export async function toStateMap(d: RoomDeps, db: Queryable, state: StateNids): Promise<StateMap> {
+  const pairs = await d.state.keyPairsOf(db, state.keys());
+  const events = await d.events.byNids(db, state.values());
+  const out: StateMap = new Map();
+  for (const [k, e] of state) {
+    const pair = pairs.get(k);
+    const ev = events.get(e);
+    if (pair && ev) out.set(stateKey(pair[0], pair[1]), ev.event.event_id);
+  }
+  return out;
+}

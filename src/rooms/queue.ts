@@ -1,0 +1,206 @@
+// One writer per room, across processes. In this process, writes to a room queue up and are run
+// by one worker per room, which batches whatever has queued into one transaction (one commit for
+// many sends: the main cost of a write is the commit). Across processes, the transaction holds a
+// PostgreSQL advisory lock keyed by the room id, taken before anything of the room is read, so
+// two processes never build on the same forward extremities.
+//
+// Code that assumes the lock takes a RoomLock, which only this module can create.
+import type { Database, Queryable } from '../db/pool.js';
+import type { Logger } from '../logger.js';
+import { MatrixError } from '../http/errors.js';
+import { getRoomVersion, type RoomVersion } from '../core/room-versions.js';
+import type { RoomEvent } from '../core/types.js';
+import { notInRoom } from './errors.js';
+import * as roomsSql from './store/rooms.js';
+import * as eventsSql from './store/events.js';
+
+/** Namespaces of the two-key advisory locks (disjoint from the migration lock's one-key space). */
+const ROOM_LOCK_NAMESPACE = 0x726f6f6d; // "room"
+const STREAM_LOCK_NAMESPACE = 0x7374726d; // "strm"
+/** Jobs run in one transaction at most; bounds the time other rooms wait on the stream lock. */
+const MAX_BATCH = 64;
+
+/** What persisting one event produced; handed to onEventsPersisted listeners after commit. */
+export interface PersistedEvent {
+  nid: number;
+  event: RoomEvent;
+  roomNid: number;
+  stream: number;
+  depth: number;
+  stateKeyNid: number | null;
+  stateBefore: number | null;
+  stateAfter: number | null;
+  replacesNid: number | null;
+}
+
+export type EventsPersistedListener = (events: PersistedEvent[]) => void | Promise<void>;
+
+/** The room as the lock holder sees it; updated by each event persisted under the lock. */
+export interface LockedRoom {
+  roomNid: number;
+  roomId: string;
+  version: RoomVersion;
+  creator: string;
+  extremities: number[];
+  currentSnapshot: number | null;
+}
+
+const LOCK_TOKEN = Symbol('RoomLock');
+
+/** Proof that the holder runs inside the room's transaction, holding its lock. */
+export class RoomLock {
+  readonly persisted: PersistedEvent[] = [];
+  private streamLocked = false;
+
+  constructor(
+    token: symbol,
+    readonly tx: Queryable,
+    readonly room: LockedRoom,
+  ) {
+    if (token !== LOCK_TOKEN) throw new Error('a RoomLock is only created by the RoomQueue');
+  }
+
+  /**
+   * Takes the global stream lock, held to commit: stream positions are allocated under it, so
+   * transactions commit in the order of their positions and a /sync reader that sees position N
+   * has seen every position below N. Called just before the first event row is written.
+   */
+  async lockStream(): Promise<void> {
+    if (this.streamLocked) return;
+    await this.tx.query('SELECT pg_advisory_xact_lock($1, 0)', [STREAM_LOCK_NAMESPACE]);
+    this.streamLocked = true;
+  }
+
+  /** @internal the working state, to roll back a failed job of a batch. */
+  saveState(): { extremities: number[]; currentSnapshot: number | null; persisted: number } {
+    return { extremities: [...this.room.extremities], currentSnapshot: this.room.currentSnapshot, persisted: this.persisted.length };
+  }
+
+  restoreState(s: { extremities: number[]; currentSnapshot: number | null; persisted: number }): void {
+    this.room.extremities = s.extremities;
+    this.room.currentSnapshot = s.currentSnapshot;
+    this.persisted.length = s.persisted;
+  }
+}
+
+export interface NewRoom {
+  version: string;
+  creator: string;
+  isPublic: boolean;
+}
+
+interface Job {
+  fn: (lock: RoomLock) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+  newRoom?: NewRoom;
+}
+
+export class RoomQueue {
+  private readonly pending = new Map<string, Job[]>();
+  readonly listeners: EventsPersistedListener[] = [];
+
+  constructor(
+    private readonly db: Database,
+    private readonly log: Logger,
+    /** Called with what each committed transaction persisted, before listeners. */
+    private readonly afterCommit: (events: PersistedEvent[]) => void = () => {},
+  ) {}
+
+  /**
+   * Runs `fn` holding the room's lock, inside a transaction, after every earlier job of the
+   * room. With `newRoom`, the room row is created in the same transaction (createRoom: the
+   * whole initial state commits or none of it).
+   */
+  run<T>(roomId: string, fn: (lock: RoomLock) => Promise<T>, newRoom?: NewRoom): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const job: Job = { fn, resolve: resolve as (v: unknown) => void, reject, ...(newRoom ? { newRoom } : {}) };
+      const queue = this.pending.get(roomId);
+      if (queue) {
+        queue.push(job);
+        return;
+      }
+      this.pending.set(roomId, [job]);
+      void this.drain(roomId);
+    });
+  }
+
+  private async drain(roomId: string): Promise<void> {
+    for (;;) {
+      const queue = this.pending.get(roomId)!;
+      if (queue.length === 0) {
+        this.pending.delete(roomId);
+        return;
+      }
+      // A room creation runs alone; anything else batches up to MAX_BATCH.
+      const batch = queue[0]!.newRoom ? queue.splice(0, 1) : queue.splice(0, Math.min(MAX_BATCH, queue.findIndex((j) => j.newRoom) >>> 0));
+      try {
+        await this.runBatch(roomId, batch);
+      } catch (err) {
+        for (const job of batch) job.reject(err);
+      }
+    }
+  }
+
+  private async runBatch(roomId: string, batch: Job[]): Promise<void> {
+    const results: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    const persisted = await this.db.withTx('persist_events', async (tx) => {
+      results.length = 0;
+      await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ROOM_LOCK_NAMESPACE, roomId]);
+      const room = await this.loadRoom(tx, roomId, batch[0]!.newRoom);
+      const lock = new RoomLock(LOCK_TOKEN, tx, room);
+      const useSavepoints = batch.length > 1;
+      for (const job of batch) {
+        const saved = lock.saveState();
+        if (useSavepoints) await tx.query('SAVEPOINT job');
+        try {
+          const value = await job.fn(lock);
+          if (useSavepoints) await tx.query('RELEASE SAVEPOINT job');
+          results.push({ ok: true, value });
+        } catch (err) {
+          // A refused event must not take the rest of the batch down with it.
+          if (!useSavepoints || !(err instanceof MatrixError)) throw err;
+          await tx.query('ROLLBACK TO SAVEPOINT job');
+          lock.restoreState(saved);
+          results.push({ ok: false, err });
+        }
+      }
+      return lock.persisted;
+    });
+    if (persisted.length > 0) {
+      this.afterCommit(persisted);
+      for (const listener of this.listeners) {
+        try {
+          await listener(persisted);
+        } catch (err) {
+          this.log.error({ err }, 'onEventsPersisted listener failed');
+        }
+      }
+    }
+    batch.forEach((job, i) => {
+      const r = results[i]!;
+      if (r.ok) job.resolve(r.value);
+      else job.reject(r.err);
+    });
+  }
+
+  private async loadRoom(tx: Queryable, roomId: string, newRoom?: NewRoom): Promise<LockedRoom> {
+    if (newRoom) {
+      const version = getRoomVersion(newRoom.version)!;
+      if (await roomsSql.getRoom(tx, roomId)) throw new MatrixError('M_ROOM_IN_USE', 'Room id already in use');
+      const roomNid = await roomsSql.insertRoom(tx, { roomId, ...newRoom });
+      return { roomNid, roomId, version, creator: newRoom.creator, extremities: [], currentSnapshot: null };
+    }
+    const row = await roomsSql.getRoom(tx, roomId);
+    const version = row ? getRoomVersion(row.version) : undefined;
+    if (!row || !version) throw notInRoom(roomId);
+    return {
+      roomNid: row.room_nid,
+      roomId,
+      version,
+      creator: row.creator,
+      extremities: await eventsSql.getForwardExtremities(tx, row.room_nid),
+      currentSnapshot: row.current_snapshot,
+    };
+  }
+}

@@ -1,0 +1,104 @@
+// Sending events: messages, state, redactions. Each goes through the room queue: build (prev
+// events, auth events, depth, hashes, signature) and persist under the room's lock.
+import { encodeCanonicalJson } from '../core/canonical-json.js';
+import { currentPowerLevels, userPowerLevel } from '../core/power-levels.js';
+import type { JsonObject } from '../core/types.js';
+import { MatrixError } from '../http/errors.js';
+import { buildEvent, type EventSpec } from './builder.js';
+import { loadStateLookup, type RoomDeps } from './context.js';
+import { persistEvent } from './persist.js';
+import type { RoomLock } from './queue.js';
+import { currentStateEvent, notInRoom } from './read.js';
+import * as roomsSql from './store/rooms.js';
+
+export interface Sender {
+  userId: string;
+  deviceId: string;
+}
+
+/** Builds and persists one event under the lock; the caller has done its own checks. */
+export async function sendUnderLock(d: RoomDeps, lock: RoomLock, spec: EventSpec, txn?: roomsSql.TxnKey): Promise<string> {
+  const event = await buildEvent(d, lock, spec);
+  await persistEvent(d, lock, event, txn ? { txn } : {});
+  return event.event_id;
+}
+
+/**
+ * Non-membership events need the sender joined; checked first so that a non-member learns
+ * nothing more than someone asking about a room that does not exist.
+ */
+async function requireJoined(d: RoomDeps, lock: RoomLock, userId: string): Promise<void> {
+  const member = await currentStateEvent(d, lock.tx, lock.room.currentSnapshot!, 'm.room.member', userId);
+  if (member?.content['membership'] !== 'join') throw notInRoom(lock.room.roomId);
+}
+
+/**
+ * Runs a client send idempotently: a txn id already used by this device on this endpoint
+ * answers with the event it produced, checked again under the room's lock so two concurrent
+ * retries cannot both create an event.
+ */
+async function idempotent(d: RoomDeps, roomId: string, txn: roomsSql.TxnKey | undefined, fn: (lock: RoomLock) => Promise<string>): Promise<string> {
+  if (txn) {
+    const existing = await roomsSql.findTxn(d.db, txn);
+    if (existing) return existing;
+  }
+  return d.queue.run(roomId, async (lock) => {
+    if (txn) {
+      const existing = await roomsSql.findTxn(lock.tx, txn);
+      if (existing) return existing;
+    }
+    return fn(lock);
+  });
+}
+
+export async function sendMessage(d: RoomDeps, sender: Sender, roomId: string, type: string, content: JsonObject, txnId?: string): Promise<string> {
+  const txn = txnId !== undefined ? { userId: sender.userId, deviceId: sender.deviceId, scope: `send/${roomId}/${type}`, txnId } : undefined;
+  return idempotent(d, roomId, txn, async (lock) => {
+    await requireJoined(d, lock, sender.userId);
+    return sendUnderLock(d, lock, { type, sender: sender.userId, content }, txn);
+  });
+}
+
+export async function sendState(d: RoomDeps, sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+  return d.queue.run(roomId, async (lock) => {
+    if (type !== 'm.room.member') await requireJoined(d, lock, sender.userId);
+    // Setting state to what it already is (same sender, same content) creates no event, as
+    // Synapse does: clients re-send state freely, and the room would fill with no-ops.
+    const existing = await currentStateEvent(d, lock.tx, lock.room.currentSnapshot!, type, stateKey);
+    if (existing && existing.sender === sender.userId && sameContent(existing.content, content)) return existing.event_id;
+    return sendUnderLock(d, lock, { type, sender: sender.userId, state_key: stateKey, content });
+  });
+}
+
+function sameContent(a: JsonObject, b: JsonObject): boolean {
+  try {
+    return encodeCanonicalJson(a) === encodeCanonicalJson(b);
+  } catch {
+    return false;
+  }
+}
+
+export async function redact(d: RoomDeps, sender: Sender, roomId: string, eventId: string, txnId: string, reason?: string): Promise<string> {
+  const txn = { userId: sender.userId, deviceId: sender.deviceId, scope: `redact/${roomId}/${eventId}`, txnId };
+  return idempotent(d, roomId, txn, async (lock) => {
+    await requireJoined(d, lock, sender.userId);
+    const target = (await d.events.byIds(lock.tx, [eventId])).get(eventId);
+    if (!target || target.roomNid !== lock.room.roomNid) throw new MatrixError('M_NOT_FOUND', 'Event not found');
+    // The client API is stricter than the federation rule ("same server"): redacting someone
+    // else's event needs the redact power level.
+    if (target.event.sender !== sender.userId) {
+      const current = await d.state.load(lock.tx, lock.room.currentSnapshot!);
+      const lookup = await loadStateLookup(d, lock.tx, current, [
+        ['m.room.create', ''],
+        ['m.room.power_levels', ''],
+      ]);
+      const level = userPowerLevel(sender.userId, lookup, lock.room.version);
+      const needed = currentPowerLevels(lookup).redact;
+      if (level < needed) {
+        throw new MatrixError('M_FORBIDDEN', `You need power level ${needed} to redact other users' events; you have ${level}`);
+      }
+    }
+    const content: JsonObject = reason !== undefined ? { reason } : {};
+    return sendUnderLock(d, lock, { type: 'm.room.redaction', sender: sender.userId, content, redacts: eventId }, txn);
+  });
+}

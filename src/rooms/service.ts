@@ -1,0 +1,122 @@
+// The rooms service: one object for the composition root, delegating to the modules split by
+// verb (create, membership, send, state reads). It owns the write queue, the state store and the
+// event cache, and is the only way other domains change rooms.
+import type { AccountService } from '../accounts/service.js';
+import type { PratConfig } from '../config/schema.js';
+import type { SigningKey } from '../core/signing.js';
+import type { JsonObject } from '../core/types.js';
+import type { Database } from '../db/pool.js';
+import type { Logger } from '../logger.js';
+import type { RoomDeps } from './context.js';
+import { createRoom, type CreateRoomRequest } from './create.js';
+import { EventLoader } from './events.js';
+import * as membership from './membership.js';
+import { RoomQueue, type EventsPersistedListener } from './queue.js';
+import * as read from './read.js';
+import * as send from './send.js';
+import { StateStore } from './state-store.js';
+
+export class RoomService {
+  readonly deps: RoomDeps;
+
+  constructor(opts: { db: Database; log: Logger; config: PratConfig; signingKey: SigningKey; accounts: AccountService }) {
+    const events = new EventLoader();
+    const queue = new RoomQueue(opts.db, opts.log, (persisted) => {
+      for (const p of persisted) {
+        events.remember({
+          nid: p.nid,
+          event: p.event,
+          roomNid: p.roomNid,
+          stream: p.stream,
+          depth: p.depth,
+          stateKeyNid: p.stateKeyNid,
+          rejected: null,
+          stateBefore: p.stateBefore,
+          stateAfter: p.stateAfter,
+          replacesNid: p.replacesNid,
+          redactedBy: null,
+        });
+      }
+    });
+    this.deps = {
+      db: opts.db,
+      log: opts.log,
+      config: opts.config,
+      serverName: opts.config.server_name,
+      signingKey: opts.signingKey,
+      accounts: opts.accounts,
+      queue,
+      state: new StateStore(),
+      events,
+    };
+    // Member events carry the profile, so a profile change is a new join in every room; a
+    // deactivated user leaves every room.
+    opts.accounts.profileListeners.push((userId) => membership.propagateProfile(this.deps, userId));
+    opts.accounts.deactivationListeners.push((userId) => membership.leaveAllRooms(this.deps, userId));
+  }
+
+  /** Called after each commit with the events it persisted, in stream order (sync, federation). */
+  onEventsPersisted(listener: EventsPersistedListener): void {
+    this.deps.queue.listeners.push(listener);
+  }
+
+  createRoom(userId: string, req: CreateRoomRequest) {
+    return createRoom(this.deps, userId, req);
+  }
+
+  async join(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
+    const roomId = await membership.resolveRoomIdOrAlias(this.deps, roomIdOrAlias);
+    await membership.changeMembership(this.deps, userId, roomId, userId, 'join', reason !== undefined ? { reason } : {});
+    return roomId;
+  }
+
+  async knock(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
+    const roomId = await membership.resolveRoomIdOrAlias(this.deps, roomIdOrAlias);
+    await membership.changeMembership(this.deps, userId, roomId, userId, 'knock', reason !== undefined ? { reason } : {});
+    return roomId;
+  }
+
+  changeMembership(actor: string, roomId: string, target: string, action: membership.MembershipAction, reason?: string) {
+    return membership.changeMembership(this.deps, actor, roomId, target, action, reason !== undefined ? { reason } : {});
+  }
+
+  forget(userId: string, roomId: string) {
+    return membership.forget(this.deps, userId, roomId);
+  }
+
+  sendMessage(sender: send.Sender, roomId: string, type: string, content: JsonObject, txnId: string) {
+    return send.sendMessage(this.deps, sender, roomId, type, content, txnId);
+  }
+
+  sendState(sender: send.Sender, roomId: string, type: string, stateKey: string, content: JsonObject) {
+    return send.sendState(this.deps, sender, roomId, type, stateKey, content);
+  }
+
+  redact(sender: send.Sender, roomId: string, eventId: string, txnId: string, reason?: string) {
+    return send.redact(this.deps, sender, roomId, eventId, txnId, reason);
+  }
+
+  getEvent(reader: read.Reader, roomId: string, eventId: string) {
+    return read.getEvent(this.deps, reader, roomId, eventId);
+  }
+
+  getState(reader: read.Reader, roomId: string) {
+    return read.getState(this.deps, reader, roomId);
+  }
+
+  getStateEvent(reader: read.Reader, roomId: string, type: string, stateKey: string, format: 'content' | 'event') {
+    return read.getStateEvent(this.deps, reader, roomId, type, stateKey, format);
+  }
+
+  getMembers(reader: read.Reader, roomId: string, q: { at?: string; membership?: string; not_membership?: string }) {
+    return read.getMembers(this.deps, reader, roomId, q);
+  }
+
+  getJoinedMembers(reader: read.Reader, roomId: string) {
+    return read.getJoinedMembers(this.deps, reader, roomId);
+  }
+
+  joinedRooms(userId: string) {
+    return read.joinedRooms(this.deps, userId);
+  }
+}
