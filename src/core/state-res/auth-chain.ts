@@ -70,7 +70,14 @@ export async function authDifference(
   }
   if (candidates.size === 0) return candidates;
 
-  const common = await fullChain(cache, unconflictedIds);
+  // Only membership of the few candidates is asked of A, so A is not copied or extended with
+  // the (room-sized) unconflicted ids themselves; those are tested separately.
+  const unconflicted = new Set(unconflictedIds);
+  for (const id of candidates) if (unconflicted.has(id)) candidates.delete(id);
+  if (candidates.size === 0 || unconflictedIds.length === 0) return candidates;
+  const common = cache.source.getAuthChainIds
+    ? await cache.source.getAuthChainIds(unconflictedIds)
+    : await authClosure(cache, unconflictedIds);
   for (const id of candidates) if (common.has(id)) candidates.delete(id);
   return candidates;
 }
