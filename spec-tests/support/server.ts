@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { resolveConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logger.js';
 import { startHomeserver, type Homeserver } from '../../src/server.js';
 import { TestClient } from './client.js';
 
@@ -61,7 +62,8 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, o
     },
     dir,
   );
-  const log = opts.logDestination ? pino({ level: config.log.level }, opts.logDestination) : pino({ level: config.log.level });
+  // The production logger (with its redaction rules), so tests see what operators would.
+  const log = createLogger(config.log, opts.logDestination);
   const hs = await startHomeserver(config, log, databaseUrl);
   const addr = hs.addresses[0]!;
   const baseUrl = `http://127.0.0.1:${addr.port}`;

@@ -27,6 +27,12 @@ function cors(req: Request, res: Response, next: NextFunction): void {
   next();
 }
 
+/** A 4xx error raised by express or its middleware (http-errors carry `expose` and `status`). */
+function isClientHttpError(err: unknown): err is { status: number } {
+  const e = err as { status?: unknown; expose?: unknown } | null;
+  return typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true;
+}
+
 export function createApp(opts: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -80,6 +86,11 @@ export function createApp(opts: AppOptions): express.Express {
       error = new MatrixError('M_TOO_LARGE', 'Request body too large');
     } else if ((err as { type?: string }).type?.startsWith('entity.') || (err as { type?: string }).type === 'request.aborted') {
       error = new MatrixError('M_BAD_JSON', 'Could not read the request body');
+    } else if (err instanceof URIError) {
+      // The router could not percent-decode a path parameter: the client's fault, not ours.
+      error = new MatrixError('M_INVALID_PARAM', 'Malformed percent-encoding in the request path');
+    } else if (isClientHttpError(err)) {
+      error = new MatrixError('M_UNKNOWN', 'Bad request', { status: err.status });
     } else {
       opts.log.error({ reqId: req.id, err }, 'unhandled error');
       error = new MatrixError('M_UNKNOWN', 'Internal server error', { status: 500 });
