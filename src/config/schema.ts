@@ -62,6 +62,10 @@ export interface PratConfig {
     /** Extra keys merged into /.well-known/matrix/client. */
     client_extra?: Record<string, unknown>;
   };
+  presence: {
+    /** Presence (online/unavailable/offline) tracked and shared; off: PUT is accepted and ignored. */
+    enabled: boolean;
+  };
   tls: {
     /** Extra CA certificate files trusted for outbound HTTPS (federation, URL previews). */
     extra_ca_files: string[];
@@ -94,6 +98,7 @@ export const configSchema: JSONSchemaType<PratConfig> = {
     'rooms',
     'log',
     'well_known',
+    'presence',
     'tls',
   ],
   properties: {
@@ -212,6 +217,12 @@ export const configSchema: JSONSchemaType<PratConfig> = {
         server: { type: 'string', nullable: true, minLength: 1 },
         client_extra: { type: 'object', nullable: true, required: [] },
       },
+    },
+    presence: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled'],
+      properties: { enabled: { type: 'boolean' } },
     },
     tls: {
       type: 'object',

@@ -1,0 +1,179 @@
+// Push rule evaluation: pure, no I/O. Given an event, the room context and a user's ruleset, the
+// first enabled matching rule (override, content, room, sender, underride, in order) gives the
+// actions. Follows the spec's condition definitions; where the spec is silent (word boundaries
+// in content.body, unknown condition kinds never matching) it follows what Synapse does.
+import { impliedConditions, RULE_KINDS, type Action, type Condition, type PushRule, type Ruleset } from './rules.js';
+
+export interface EvalEvent {
+  type: string;
+  sender: string;
+  room_id: string;
+  state_key?: string;
+  content: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface EvalContext {
+  /** Joined members in the room. */
+  memberCount: number;
+  /** The user's display name in the room (contains_display_name), if any. */
+  displayName: string | null;
+  /** Sender's power level, and the level each notification key needs (power_levels.notifications). */
+  senderPowerLevel: number;
+  notificationLevels: Record<string, number>;
+}
+
+export interface Outcome {
+  ruleId: string | null;
+  actions: Action[];
+  notify: boolean;
+  highlight: boolean;
+}
+
+/** Splits a dotted key into path segments; `\.` is a literal dot and `\\` a backslash. */
+export function splitKey(key: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < key.length; i++) {
+    const c = key[i]!;
+    if (c === '\\' && (key[i + 1] === '.' || key[i + 1] === '\\')) {
+      cur += key[++i];
+    } else if (c === '.') {
+      parts.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  parts.push(cur);
+  return parts;
+}
+
+export function lookup(event: Record<string, unknown>, key: string): unknown {
+  let v: unknown = event;
+  for (const part of splitKey(key)) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, part)) return undefined;
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v;
+}
+
+const regexCache = new Map<string, RegExp>();
+
+/** Glob (`*` any run, `?` one character) to a case-insensitive regex, whole value or word-bounded. */
+export function globRegex(glob: string, wordBoundary: boolean): RegExp {
+  const cacheKey = `${wordBoundary ? 'w' : 'v'}${glob}`;
+  let re = regexCache.get(cacheKey);
+  if (re) return re;
+  let body = '';
+  for (const c of glob) {
+    if (c === '*') body += '.*?';
+    else if (c === '?') body += '.';
+    else body += c.replace(/[\\^$.|+()[\]{}\-]/g, '\\$&');
+  }
+  // Word boundaries as Synapse draws them: not preceded or followed by a word character.
+  re = wordBoundary ? new RegExp(`(?:^|\\W)(?:${body})(?:\\W|$)`, 'isu') : new RegExp(`^(?:${body})$`, 'isu');
+  if (regexCache.size > 5000) regexCache.clear();
+  regexCache.set(cacheKey, re);
+  return re;
+}
+
+function eventMatch(event: EvalEvent, cond: Condition): boolean {
+  if (typeof cond.key !== 'string' || typeof cond.pattern !== 'string') return false;
+  const value = lookup(event, cond.key);
+  if (typeof value !== 'string') return false;
+  return globRegex(cond.pattern, cond.key === 'content.body').test(value);
+}
+
+const isScalar = (v: unknown) => v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isInteger(v));
+
+function memberCountMatches(is: unknown, count: number): boolean {
+  if (typeof is !== 'string') return false;
+  const m = /^(==|<=|>=|<|>)?(\d+)$/.exec(is);
+  if (!m) return false;
+  const n = Number(m[2]);
+  switch (m[1]) {
+    case '<':
+      return count < n;
+    case '>':
+      return count > n;
+    case '<=':
+      return count <= n;
+    case '>=':
+      return count >= n;
+    default:
+      return count === n;
+  }
+}
+
+export function conditionMatches(event: EvalEvent, cond: Condition, userId: string, ctx: EvalContext): boolean {
+  switch (cond.kind) {
+    case 'event_match':
+      return eventMatch(event, cond);
+    case 'event_property_is': {
+      if (typeof cond.key !== 'string' || !isScalar(cond.value)) return false;
+      const v = lookup(event, cond.key);
+      return v !== undefined && isScalar(v) && v === cond.value;
+    }
+    case 'event_property_contains': {
+      if (typeof cond.key !== 'string' || !isScalar(cond.value)) return false;
+      const v = lookup(event, cond.key);
+      return Array.isArray(v) && v.some((x) => isScalar(x) && x === cond.value);
+    }
+    case 'contains_display_name': {
+      const body = event.content['body'];
+      if (typeof body !== 'string' || !ctx.displayName) return false;
+      return containsWord(body, ctx.displayName);
+    }
+    case 'room_member_count':
+      return memberCountMatches(cond.is, ctx.memberCount);
+    case 'sender_notification_permission': {
+      if (typeof cond.key !== 'string') return false;
+      const needed = ctx.notificationLevels[cond.key] ?? 50;
+      return ctx.senderPowerLevel >= needed;
+    }
+    default:
+      // The spec: a condition kind the server does not understand never matches.
+      return false;
+  }
+}
+
+/** Literal (not glob) word-bounded, case-insensitive search: display names may hold `*` or `?`. */
+function containsWord(body: string, word: string): boolean {
+  const escaped = word.replace(/[\\^$.*+?()[\]{}|\-]/g, '\\$&');
+  return new RegExp(`(?:^|\\W)${escaped}(?:\\W|$)`, 'iu').test(body);
+}
+
+function ruleMatches(kind: string, r: PushRule, event: EvalEvent, userId: string, ctx: EvalContext): boolean {
+  if (kind === 'content') {
+    if (typeof r.pattern !== 'string') return false;
+    return eventMatch(event, { kind: 'event_match', key: 'content.body', pattern: r.pattern });
+  }
+  const conditions = kind === 'room' || kind === 'sender' ? impliedConditions(kind, r.rule_id) : (r.conditions ?? []);
+  return conditions.every((c) => conditionMatches(event, c, userId, ctx));
+}
+
+/** Whether the actions notify, and whether they highlight. */
+export function summarise(actions: Action[]): { notify: boolean; highlight: boolean } {
+  let notify = false;
+  let highlight = false;
+  for (const a of actions) {
+    // coalesce is a variant of notify; dont_notify is the legacy spelling of no actions.
+    if (a === 'notify' || a === 'coalesce') notify = true;
+    else if (typeof a === 'object' && a.set_tweak === 'highlight') highlight = a.value === undefined ? true : a.value === true;
+  }
+  return { notify, highlight: notify && highlight };
+}
+
+// The spec (v1.7): these legacy rules apply only to events without an m.mentions property.
+const LEGACY_MENTION_RULES = new Set(['.m.rule.contains_display_name', '.m.rule.roomnotif', '.m.rule.contains_user_name']);
+
+export function evaluate(ruleset: Ruleset, event: EvalEvent, userId: string, ctx: EvalContext): Outcome {
+  const hasMentions = Object.hasOwn(event.content, 'm.mentions');
+  for (const kind of RULE_KINDS) {
+    for (const r of ruleset[kind]) {
+      if (!r.enabled) continue;
+      if (hasMentions && r.default && LEGACY_MENTION_RULES.has(r.rule_id)) continue;
+      if (ruleMatches(kind, r, event, userId, ctx)) return { ruleId: r.rule_id, actions: r.actions, ...summarise(r.actions) };
+    }
+  }
+  return { ruleId: null, actions: [], notify: false, highlight: false };
+}

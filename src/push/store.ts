@@ -1,0 +1,184 @@
+// Push rules (user-defined rules and overrides of the defaults) and event push actions.
+import type { Queryable } from '../db/pool.js';
+import type { Action, Condition, DefaultOverride, RuleKind, StoredRule } from './rules.js';
+
+const SELECT_RULES = 'SELECT kind, rule_id, conditions, pattern, actions, enabled FROM push_rules WHERE user_id = $1 ORDER BY kind, ordering';
+const SELECT_OVERRIDES = 'SELECT kind, rule_id, enabled, actions FROM push_rule_default_overrides WHERE user_id = $1';
+const SELECT_RULES_OF = `
+  SELECT user_id, kind, rule_id, conditions, pattern, actions, enabled FROM push_rules WHERE user_id = ANY($1) ORDER BY user_id, kind, ordering`;
+const SELECT_OVERRIDES_OF = 'SELECT user_id, kind, rule_id, enabled, actions FROM push_rule_default_overrides WHERE user_id = ANY($1)';
+const LOCK_USER = `SELECT pg_advisory_xact_lock(${0x70757368}, hashtext($1))`;
+const IDS_OF_KIND = 'SELECT rule_id FROM push_rules WHERE user_id = $1 AND kind = $2 ORDER BY ordering';
+const UPSERT_RULE = `
+  INSERT INTO push_rules (user_id, kind, rule_id, ordering, conditions, pattern, actions, enabled)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE)
+  ON CONFLICT (user_id, kind, rule_id) DO UPDATE SET ordering = EXCLUDED.ordering, conditions = EXCLUDED.conditions,
+    pattern = EXCLUDED.pattern, actions = EXCLUDED.actions`;
+const SET_ORDERING = 'UPDATE push_rules SET ordering = $4 WHERE user_id = $1 AND kind = $2 AND rule_id = $3';
+const DELETE_RULE = 'DELETE FROM push_rules WHERE user_id = $1 AND kind = $2 AND rule_id = $3';
+const SET_ENABLED = 'UPDATE push_rules SET enabled = $4 WHERE user_id = $1 AND kind = $2 AND rule_id = $3';
+const SET_ACTIONS = 'UPDATE push_rules SET actions = $4 WHERE user_id = $1 AND kind = $2 AND rule_id = $3';
+const OVERRIDE_ENABLED = `
+  INSERT INTO push_rule_default_overrides (user_id, kind, rule_id, enabled) VALUES ($1, $2, $3, $4)
+  ON CONFLICT (user_id, kind, rule_id) DO UPDATE SET enabled = EXCLUDED.enabled`;
+const OVERRIDE_ACTIONS = `
+  INSERT INTO push_rule_default_overrides (user_id, kind, rule_id, actions) VALUES ($1, $2, $3, $4)
+  ON CONFLICT (user_id, kind, rule_id) DO UPDATE SET actions = EXCLUDED.actions`;
+
+export async function userRules(db: Queryable, userId: string): Promise<{ rules: StoredRule[]; overrides: DefaultOverride[] }> {
+  const [rules, overrides] = await Promise.all([db.query<StoredRule>(SELECT_RULES, [userId]), db.query<DefaultOverride>(SELECT_OVERRIDES, [userId])]);
+  return { rules: rules.rows, overrides: overrides.rows };
+}
+
+/** Rules of many users in two queries (evaluation for every member of a room). */
+export async function rulesOfUsers(db: Queryable, userIds: string[]): Promise<Map<string, { rules: StoredRule[]; overrides: DefaultOverride[] }>> {
+  const out = new Map<string, { rules: StoredRule[]; overrides: DefaultOverride[] }>();
+  for (const u of userIds) out.set(u, { rules: [], overrides: [] });
+  if (userIds.length === 0) return out;
+  const [rules, overrides] = await Promise.all([
+    db.query<StoredRule & { user_id: string }>(SELECT_RULES_OF, [userIds]),
+    db.query<DefaultOverride & { user_id: string }>(SELECT_OVERRIDES_OF, [userIds]),
+  ]);
+  for (const r of rules.rows) out.get(r.user_id)?.rules.push(r);
+  for (const o of overrides.rows) out.get(o.user_id)?.overrides.push(o);
+  return out;
+}
+
+/** Serialises rule edits of one user (before/after renumbering reads, then writes). */
+export async function lockUserRules(tx: Queryable, userId: string): Promise<void> {
+  await tx.query(LOCK_USER, [userId]);
+}
+
+export async function ruleIdsOfKind(tx: Queryable, userId: string, kind: RuleKind): Promise<string[]> {
+  return (await tx.query<{ rule_id: string }>(IDS_OF_KIND, [userId, kind])).rows.map((r) => r.rule_id);
+}
+
+export async function upsertRule(
+  tx: Queryable,
+  userId: string,
+  kind: RuleKind,
+  ruleId: string,
+  ordering: number,
+  rule: { conditions: Condition[] | null; pattern: string | null; actions: Action[] },
+): Promise<void> {
+  await tx.query(UPSERT_RULE, [
+    userId,
+    kind,
+    ruleId,
+    ordering,
+    rule.conditions === null ? null : JSON.stringify(rule.conditions),
+    rule.pattern,
+    JSON.stringify(rule.actions),
+  ]);
+}
+
+export async function setOrdering(tx: Queryable, userId: string, kind: RuleKind, ruleId: string, ordering: number): Promise<void> {
+  await tx.query(SET_ORDERING, [userId, kind, ruleId, ordering]);
+}
+
+export async function deleteRule(tx: Queryable, userId: string, kind: RuleKind, ruleId: string): Promise<boolean> {
+  return ((await tx.query(DELETE_RULE, [userId, kind, ruleId])).rowCount ?? 0) > 0;
+}
+
+export async function setRuleEnabled(tx: Queryable, userId: string, kind: RuleKind, ruleId: string, enabled: boolean): Promise<boolean> {
+  return ((await tx.query(SET_ENABLED, [userId, kind, ruleId, enabled])).rowCount ?? 0) > 0;
+}
+
+export async function setRuleActions(tx: Queryable, userId: string, kind: RuleKind, ruleId: string, actions: Action[]): Promise<boolean> {
+  return ((await tx.query(SET_ACTIONS, [userId, kind, ruleId, JSON.stringify(actions)])).rowCount ?? 0) > 0;
+}
+
+export async function overrideDefaultEnabled(tx: Queryable, userId: string, kind: RuleKind, ruleId: string, enabled: boolean): Promise<void> {
+  await tx.query(OVERRIDE_ENABLED, [userId, kind, ruleId, enabled]);
+}
+
+export async function overrideDefaultActions(tx: Queryable, userId: string, kind: RuleKind, ruleId: string, actions: Action[]): Promise<void> {
+  await tx.query(OVERRIDE_ACTIONS, [userId, kind, ruleId, JSON.stringify(actions)]);
+}
+
+// ---- event push actions and counts ------------------------------------------------------------
+
+export interface PushActionRow {
+  user_id: string;
+  room_id: string;
+  thread_id: string;
+  event_id: string;
+  stream_ordering: number;
+  actions: Action[];
+  notif: boolean;
+  highlight: boolean;
+  received_ts: number;
+}
+
+const INSERT_ACTIONS = `
+  INSERT INTO event_push_actions (user_id, room_id, thread_id, event_id, stream_ordering, actions, notif, highlight, received_ts)
+  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[], $7::bool[], $8::bool[], $9::bigint[])
+  ON CONFLICT DO NOTHING`;
+
+export async function insertPushActions(db: Queryable, rows: PushActionRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db.query(INSERT_ACTIONS, [
+    rows.map((r) => r.user_id),
+    rows.map((r) => r.room_id),
+    rows.map((r) => r.thread_id),
+    rows.map((r) => r.event_id),
+    rows.map((r) => r.stream_ordering),
+    rows.map((r) => JSON.stringify(r.actions)),
+    rows.map((r) => r.notif),
+    rows.map((r) => r.highlight),
+    rows.map((r) => r.received_ts),
+  ]);
+}
+
+// Counts past the user's read receipt. An unthreaded receipt (thread_id '') covers every thread;
+// a threaded one covers its thread only ('main' is the main timeline, thread_id '' here). Which receipt wins is the furthest of m.read and
+// m.read.private (the spec's "Marking notifications as read").
+const COUNTS = `
+  WITH reads AS (
+    SELECT room_id, thread_id, MAX(event_stream_ordering) AS pos FROM sync_receipts
+    WHERE user_id = $1 AND room_id = ANY($2) AND receipt_type IN ('m.read', 'm.read.private')
+    GROUP BY room_id, thread_id
+  )
+  SELECT a.room_id, a.thread_id,
+         COUNT(*) FILTER (WHERE a.notif) AS notification_count,
+         COUNT(*) FILTER (WHERE a.highlight) AS highlight_count
+  FROM event_push_actions a
+  LEFT JOIN reads u ON u.room_id = a.room_id AND u.thread_id = ''
+  LEFT JOIN reads t ON t.room_id = a.room_id AND t.thread_id = COALESCE(NULLIF(a.thread_id, ''), 'main')
+  WHERE a.user_id = $1 AND a.room_id = ANY($2) AND a.stream_ordering <= $3
+    AND a.stream_ordering > GREATEST(COALESCE(u.pos, 0), COALESCE(t.pos, 0))
+  GROUP BY a.room_id, a.thread_id`;
+
+export async function notificationCounts(
+  db: Queryable,
+  userId: string,
+  rooms: string[],
+  upTo: number,
+): Promise<{ room_id: string; thread_id: string; notification_count: number; highlight_count: number }[]> {
+  if (rooms.length === 0) return [];
+  return (await db.query(COUNTS, [userId, rooms, upTo])).rows;
+}
+
+const NOTIFICATIONS = `
+  SELECT a.room_id, a.event_id, a.stream_ordering, a.actions, a.received_ts,
+         a.stream_ordering <= GREATEST(COALESCE(
+           (SELECT MAX(event_stream_ordering) FROM sync_receipts r WHERE r.user_id = a.user_id AND r.room_id = a.room_id
+              AND r.receipt_type IN ('m.read', 'm.read.private') AND (r.thread_id = '' OR r.thread_id = COALESCE(NULLIF(a.thread_id, ''), 'main'))), 0), 0) AS read
+  FROM event_push_actions a
+  WHERE a.user_id = $1 AND a.notif AND ($2::bigint IS NULL OR a.stream_ordering < $2) AND (NOT $3 OR a.highlight)
+  ORDER BY a.stream_ordering DESC LIMIT $4`;
+
+export async function listNotifications(
+  db: Queryable,
+  userId: string,
+  before: number | null,
+  onlyHighlight: boolean,
+  limit: number,
+): Promise<{ room_id: string; event_id: string; stream_ordering: number; actions: Action[]; received_ts: number; read: boolean }[]> {
+  return (await db.query(NOTIFICATIONS, [userId, before, onlyHighlight, limit])).rows;
+}
+
+/** Room versions, to shape the listed events (read-only over the rooms schema). */
+export async function roomVersions(db: Queryable, roomIds: string[]): Promise<{ room_id: string; version: string }[]> {
+  return (await db.query('SELECT room_id, version FROM rooms WHERE room_id = ANY($1::text[])', [roomIds])).rows;
+}

@@ -1,0 +1,157 @@
+// GET /sync: reads every stream past the caller's token in one snapshot, and long-polls when
+// there is nothing yet. The providers array is the list of streams; next_batch is derived from
+// it, stream by stream, so adding a stream is adding a provider.
+import type { Database, Queryable } from '../db/pool.js';
+import { MatrixError } from '../http/errors.js';
+import type { Logger } from '../logger.js';
+import type { AccountDataService } from './account-data.js';
+import { validateFilter, type Filter } from './filter.js';
+import type { Notifier } from './notifier.js';
+import type { PresenceService, PresenceState } from './presence.js';
+import * as filters from './store/filters.js';
+import { inSnapshot } from './store/snapshot.js';
+import { emptyResponse, hasContent, type StreamProvider, type SyncContext, type SyncResponse } from './streams/types.js';
+import { emptyToken, formatSyncToken, maxToken, parseSyncToken, STREAM_NAMES, type SyncToken } from './token.js';
+
+/** Longest long-poll honoured; clients ask for 30 s, a bogus huge value must not pin a request. */
+export const MAX_SYNC_TIMEOUT_MS = 300_000;
+
+export interface SyncParams {
+  since?: string;
+  timeoutMs: number;
+  filter?: string;
+  fullState: boolean;
+  setPresence?: PresenceState;
+}
+
+export type CountRow = { room_id: string; thread_id: string; notification_count: number; highlight_count: number };
+
+export interface SyncDeps {
+  db: Database;
+  notifier: Notifier;
+  providers: StreamProvider[];
+  presence: PresenceService;
+  accountData: AccountDataService;
+  /** Notification counts per room and thread up to a room position. */
+  counts: (db: Queryable, userId: string, rooms: string[], upTo: number) => Promise<CountRow[]>;
+  /** The device acknowledged to-device messages up to this position (it synced with the token). */
+  ackToDevice?: (userId: string, deviceId: string, upTo: number) => Promise<unknown>;
+  log: Logger;
+}
+
+export class SyncService {
+  constructor(private readonly d: SyncDeps) {}
+
+  // ---- filters ---------------------------------------------------------------------------
+
+  async createFilter(userId: string, body: unknown): Promise<string> {
+    const filter = validateFilter(body);
+    return String(await filters.insertFilter(this.d.db, userId, filter));
+  }
+
+  async getFilter(userId: string, filterId: string): Promise<unknown> {
+    const found = /^\d{1,15}$/.test(filterId) ? await filters.getFilter(this.d.db, userId, Number(filterId)) : undefined;
+    if (found === undefined) throw new MatrixError('M_NOT_FOUND', 'No such filter');
+    return found;
+  }
+
+  /** `filter` of /sync: inline JSON (starts with '{') or a stored filter id. */
+  async resolveFilter(userId: string, param: string | undefined): Promise<Filter> {
+    if (param === undefined || param === '') return {};
+    if (param.trimStart().startsWith('{')) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(param);
+      } catch {
+        throw new MatrixError('M_BAD_JSON', "'filter' is not valid JSON");
+      }
+      return validateFilter(parsed);
+    }
+    const found = /^\d{1,15}$/.test(param) ? await filters.getFilter(this.d.db, userId, Number(param)) : undefined;
+    if (found === undefined) throw new MatrixError('M_INVALID_PARAM', 'No such filter');
+    return found as Filter;
+  }
+
+  // ---- sync ------------------------------------------------------------------------------
+
+  async sync(userId: string, deviceId: string, params: SyncParams, signal: AbortSignal): Promise<SyncResponse> {
+    const filter = await this.resolveFilter(userId, params.filter);
+    const since = params.since === undefined ? undefined : parseSyncToken(params.since);
+    if (this.d.presence.enabled && params.setPresence !== 'offline') {
+      // Presence is a side effect; a failure to record it must not fail the sync.
+      await this.d.presence.set(userId, params.setPresence ?? 'online', undefined, { fromSync: true }).catch((err) =>
+        this.d.log.warn({ err }, 'could not record presence from sync'),
+      );
+    }
+    // Syncing with a token acknowledges the to-device messages it covered.
+    if (since && this.d.ackToDevice) await this.d.ackToDevice(userId, deviceId, since.toDevice);
+    const deadline = Date.now() + Math.min(Math.max(params.timeoutMs, 0), MAX_SYNC_TIMEOUT_MS);
+    for (;;) {
+      const seq = this.d.notifier.seq;
+      const { res, rooms } = await inSnapshot(this.d.db, (tx) => this.once(tx, userId, deviceId, filter, since, params.fullState));
+      if (!since || params.fullState || hasContent(res) || signal.aborted) return res;
+      const left = deadline - Date.now();
+      if (left <= 0) return res;
+      const woken = await this.d.notifier.wait(userId, rooms, seq, left, signal);
+      if (!woken) return res;
+    }
+  }
+
+  private async once(
+    tx: Queryable,
+    userId: string,
+    deviceId: string,
+    filter: Filter,
+    since: SyncToken | undefined,
+    fullState: boolean,
+  ): Promise<{ res: SyncResponse; rooms: string[] }> {
+    const to = emptyToken();
+    for (const p of this.d.providers) to[p.name] = await p.latest(tx);
+    const ctx: SyncContext = {
+      tx,
+      userId,
+      deviceId,
+      filter,
+      fullState,
+      since,
+      to,
+      res: emptyResponse(),
+      joinedRooms: [],
+      newlyJoined: new Set(),
+      ignored: await this.d.accountData.ignoredUsers(tx, userId),
+      cap: {},
+    };
+    for (const p of this.d.providers) {
+      if (since) await p.between(ctx, since[p.name], to[p.name]);
+      else await p.full(ctx);
+    }
+    await this.unreadCounts(ctx);
+    const next = since ? maxToken(since, to) : to;
+    for (const n of STREAM_NAMES) if (ctx.cap[n] !== undefined) next[n] = ctx.cap[n]!;
+    ctx.res.next_batch = formatSyncToken(next);
+    return { res: ctx.res, rooms: ctx.joinedRooms };
+  }
+
+  /** unread_notifications (and per thread when the filter asks) for each joined room sent. */
+  private async unreadCounts(ctx: SyncContext): Promise<void> {
+    const rooms = Object.keys(ctx.res.rooms.join);
+    if (rooms.length === 0) return;
+    const rows = await this.d.counts(ctx.tx, ctx.userId, rooms, ctx.to.events);
+    const perThread = ctx.filter.room?.timeline?.unread_thread_notifications === true;
+    for (const roomId of rooms) {
+      const r = ctx.res.rooms.join[roomId]!;
+      r.unread_notifications = { notification_count: 0, highlight_count: 0 };
+      if (perThread) r.unread_thread_notifications = {};
+    }
+    for (const row of rows) {
+      const r = ctx.res.rooms.join[row.room_id];
+      if (!r) continue;
+      if (perThread && row.thread_id !== '') {
+        r.unread_thread_notifications![row.thread_id] = { notification_count: row.notification_count, highlight_count: row.highlight_count };
+      } else {
+        r.unread_notifications!.notification_count += row.notification_count;
+        r.unread_notifications!.highlight_count += row.highlight_count;
+      }
+    }
+  }
+}

@@ -1,0 +1,268 @@
+// The room stream (room events at the global stream_ordering): rooms.join timelines and state,
+// rooms.invite, rooms.leave, rooms.knock and summaries. Reads the rooms schema read-only, in
+// bulk (store/rooms.ts), and shapes events with the rooms module's serializer.
+//
+// Per room the plan is one of:
+//  - full: an initial sync, a room joined since `since`, or full_state: the last `limit` events
+//    and the state at the start of that timeline;
+//  - incremental: events in (since, to]; when more than `limit`, the state between `since` and
+//    the start of the timeline (so the client's state stays right across the gap).
+// A left room's timeline stops at the leave. History visibility is checked for events older
+// than the user's current membership (newer ones they were in the room for).
+import { getRoomVersion, type RoomVersion } from '../../core/room-versions.js';
+import type { Queryable } from '../../db/pool.js';
+import type { RoomDeps } from '../../rooms/context.js';
+import type { StoredEvent } from '../../rooms/events.js';
+import { serializeEvents } from '../../rooms/read.js';
+import { applyEventFields, DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT, roomAllowed, roomEventAllowed } from '../filter.js';
+import * as sql from '../store/rooms.js';
+import { formatSyncToken } from '../token.js';
+import { joinedRoom, type StreamProvider, type SyncContext } from './types.js';
+
+/** The stripped state an invite or knock carries (the spec's recommended list, create included). */
+const STRIPPED_TYPES = new Set(['m.room.create', 'm.room.join_rules', 'm.room.canonical_alias', 'm.room.avatar', 'm.room.name', 'm.room.encryption', 'm.room.topic']);
+
+interface Plan {
+  m: sql.MembershipRow;
+  section: 'join' | 'leave';
+  full: boolean;
+  from: number;
+  to: number;
+}
+
+type StateNids = ReadonlyMap<number, number>;
+
+export class RoomsStream implements StreamProvider {
+  readonly name = 'events' as const;
+
+  constructor(private readonly d: RoomDeps) {}
+
+  latest(tx: Queryable): Promise<number> {
+    return sql.maxStreamOrdering(tx);
+  }
+
+  full(ctx: SyncContext): Promise<void> {
+    return this.build(ctx, undefined, ctx.to.events);
+  }
+
+  between(ctx: SyncContext, from: number, to: number): Promise<void> {
+    return this.build(ctx, from, to);
+  }
+
+  private async build(ctx: SyncContext, from: number | undefined, to: number): Promise<void> {
+    const tx = ctx.tx;
+    const memberships = await sql.membershipsOf(tx, ctx.userId, to);
+    ctx.joinedRooms = memberships.filter((m) => m.membership === 'join').map((m) => m.room_id);
+    const roomFilter = ctx.filter.room;
+    const includeLeave = roomFilter?.include_leave === true;
+    const plans: Plan[] = [];
+    const stripped: sql.MembershipRow[] = [];
+    for (const m of memberships) {
+      if (!roomAllowed(roomFilter, m.room_id)) continue;
+      const changed = from === undefined || m.stream_ordering > from;
+      switch (m.membership) {
+        case 'join': {
+          const newly = from !== undefined && changed && !(await this.wasJoinedAt(tx, m, from));
+          if (newly) ctx.newlyJoined.add(m.room_id);
+          const full = from === undefined || newly || ctx.fullState;
+          plans.push({ m, section: 'join', full, from: from === undefined || newly ? 0 : from, to });
+          break;
+        }
+        case 'invite':
+        case 'knock':
+          if (changed) stripped.push(m);
+          break;
+        case 'leave':
+        case 'ban':
+          if (m.forgotten) break;
+          if (from === undefined ? includeLeave : changed) {
+            plans.push({ m, section: 'leave', full: from === undefined || ctx.fullState, from: from ?? 0, to: m.stream_ordering });
+          }
+          break;
+      }
+    }
+    await this.timelines(ctx, plans, from);
+    await this.strippedSections(ctx, stripped);
+  }
+
+  /** Whether the user's membership at position `pos` was already join (profile changes re-join). */
+  private async wasJoinedAt(tx: Queryable, m: sql.MembershipRow, pos: number): Promise<boolean> {
+    let nid: number | null = m.event_nid;
+    for (let steps = 0; nid !== null && steps < 50; steps++) {
+      const e: StoredEvent | undefined = await this.d.events.one(tx, nid);
+      if (!e) return false;
+      if ((e.stream ?? 0) <= pos) return e.event.content['membership'] === 'join';
+      nid = e.replacesNid;
+    }
+    return false;
+  }
+
+  private async timelines(ctx: SyncContext, plans: Plan[], since: number | undefined): Promise<void> {
+    if (plans.length === 0) return;
+    const tx = ctx.tx;
+    const tf = ctx.filter.room?.timeline;
+    const limit = Math.min(tf?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
+    const slices = limit === 0 ? [] : await sql.timelineSlices(tx, plans.map((p) => ({ roomNid: p.m.room_nid, from: p.from, to: p.to })), limit + 1);
+    const byRoom = new Map<number, { event_nid: number; stream_ordering: number }[]>();
+    for (const s of slices) (byRoom.get(s.room_nid) ?? byRoom.set(s.room_nid, []).get(s.room_nid)!).push(s);
+    const loaded = await this.d.events.byNids(tx, slices.map((s) => s.event_nid), { fresh: true });
+    const roomRows = new Map((await sql.roomsByNid(tx, plans.map((p) => p.m.room_nid))).map((r) => [r.room_nid, r]));
+    // The state at `since` of incremental rooms whose timeline was cut (for the state delta).
+    const needSinceState: { roomNid: number; pos: number }[] = [];
+    const prepared: { plan: Plan; events: StoredEvent[]; limited: boolean; version: RoomVersion }[] = [];
+    for (const plan of plans) {
+      const room = roomRows.get(plan.m.room_nid);
+      const version = room ? getRoomVersion(room.version) : undefined;
+      if (!room || !version) continue;
+      const rows = (byRoom.get(plan.m.room_nid) ?? []).sort((a, b) => a.stream_ordering - b.stream_ordering);
+      const limited = rows.length > limit || (limit === 0 && plan.full);
+      const kept = rows.slice(Math.max(0, rows.length - limit));
+      const events = kept.map((r) => loaded.get(r.event_nid)).filter((e): e is StoredEvent => e !== undefined);
+      prepared.push({ plan, events, limited, version });
+      if (!plan.full && limited && since !== undefined) needSinceState.push({ roomNid: plan.m.room_nid, pos: since });
+    }
+    const sinceEvents = await sql.lastEventsAt(tx, needSinceState);
+    // Rooms with an empty timeline: their state is the state at `to` (or at the leave).
+    const emptyFull = prepared.filter((p) => p.plan.full && p.events.length === 0).map((p) => ({ roomNid: p.plan.m.room_nid, pos: p.plan.to }));
+    const lastAt = await sql.lastEventsAt(tx, emptyFull);
+    const summaryRooms: number[] = [];
+    const reader = { userId: ctx.userId, deviceId: ctx.deviceId };
+    const federationFormat = ctx.filter.event_format === 'federation';
+    const fields = ctx.filter.event_fields;
+    const shape = async (events: StoredEvent[], version: RoomVersion) =>
+      federationFormat
+        ? events.map((e) => applyEventFields(e.event as unknown as Record<string, unknown>, fields))
+        : (await serializeEvents(this.d, tx, events, version, reader)).map((e) => applyEventFields(e as unknown as Record<string, unknown>, fields));
+
+    for (const { plan, events, limited, version } of prepared) {
+      const roomId = plan.m.room_id;
+      // History visibility for events from before the user's current membership.
+      const visible: StoredEvent[] = [];
+      for (const e of events) {
+        if ((e.stream ?? 0) >= plan.m.stream_ordering || (await this.maySee(tx, e, ctx.userId, plan.m.membership === 'join'))) visible.push(e);
+      }
+      const timeline = visible.filter(
+        (e) =>
+          !(ctx.ignored.has(e.event.sender) && e.event.state_key === undefined) &&
+          roomEventAllowed(ctx.filter.room?.timeline, { type: e.event.type, sender: e.event.sender, room_id: roomId, content: e.event.content }),
+      );
+      // The state at the start of the timeline (full), or what changed since `since` (cut).
+      let stateNids: number[] = [];
+      const startSnapshot = events.length > 0 ? events[0]!.stateBefore : undefined;
+      if (plan.full) {
+        let snapshot = startSnapshot;
+        if (events.length === 0) {
+          const last = lastAt.get(plan.m.room_nid);
+          snapshot = last === undefined ? null : ((await this.d.events.one(tx, last))?.stateAfter ?? null);
+        }
+        if (snapshot != null) stateNids = [...(await this.d.state.load(tx, snapshot)).values()];
+      } else if (limited && startSnapshot != null) {
+        const sinceNid = sinceEvents.get(plan.m.room_nid);
+        const sinceSnap = sinceNid === undefined ? null : ((await this.d.events.one(tx, sinceNid))?.stateAfter ?? null);
+        const before: StateNids = sinceSnap == null ? new Map() : await this.d.state.load(tx, sinceSnap);
+        const start = await this.d.state.load(tx, startSnapshot);
+        for (const [k, v] of start) if (before.get(k) !== v) stateNids.push(v);
+      }
+      const stateEvents = await this.filterState(ctx, stateNids, roomId, timeline);
+      const section = {
+        timeline: {
+          events: await shape(timeline, version),
+          limited,
+          prev_batch: this.prevBatch(ctx, events.length > 0 ? (events[0]!.stream ?? 1) - 1 : plan.to),
+        },
+        state: { events: await shape(stateEvents, version) },
+      };
+      const memberChange = stateEvents.some((e) => e.event.type === 'm.room.member') || timeline.some((e) => e.event.type === 'm.room.member');
+      if (plan.section === 'join') {
+        if (!plan.full && section.timeline.events.length === 0 && section.state.events.length === 0) continue;
+        const j = joinedRoom(ctx, roomId);
+        j.timeline = section.timeline;
+        j.state = section.state;
+        if (plan.full || memberChange) summaryRooms.push(plan.m.room_nid);
+      } else {
+        ctx.res.rooms.leave[roomId] = { ...section, account_data: { events: [] } };
+      }
+    }
+    await this.summaries(ctx, summaryRooms, roomRows);
+  }
+
+  private prevBatch(ctx: SyncContext, eventsPos: number): string {
+    return formatSyncToken({ ...ctx.to, events: Math.max(0, eventsPos) });
+  }
+
+  /** State filter (types, senders) and lazy-loaded members: only the timeline's senders. */
+  private async filterState(ctx: SyncContext, nids: number[], roomId: string, timeline: StoredEvent[]): Promise<StoredEvent[]> {
+    if (nids.length === 0) return [];
+    const sf = ctx.filter.room?.state;
+    if (sf?.limit === 0 || (sf?.types !== undefined && sf.types.length === 0)) return [];
+    const loaded = await this.d.events.byNids(ctx.tx, nids, { fresh: true });
+    const senders = new Set(timeline.map((e) => e.event.sender));
+    const out: StoredEvent[] = [];
+    for (const nid of nids) {
+      const e = loaded.get(nid);
+      if (!e) continue;
+      if (sf?.lazy_load_members && e.event.type === 'm.room.member' && !senders.has(e.event.state_key ?? '')) continue;
+      if (!roomEventAllowed(sf, { type: e.event.type, sender: e.event.sender, room_id: roomId, content: e.event.content })) continue;
+      out.push(e);
+    }
+    return out.sort((a, b) => (a.stream ?? 0) - (b.stream ?? 0));
+  }
+
+  private async summaries(ctx: SyncContext, nids: number[], rooms: Map<number, { room_id: string }>): Promise<void> {
+    if (nids.length === 0) return;
+    const [counts, heroes] = await Promise.all([sql.memberCounts(ctx.tx, nids), sql.heroes(ctx.tx, nids, ctx.userId)]);
+    for (const nid of nids) {
+      const roomId = rooms.get(nid)!.room_id;
+      const c = counts.get(nid)!;
+      joinedRoom(ctx, roomId).summary = {
+        'm.heroes': heroes.get(nid) ?? [],
+        'm.joined_member_count': c.joined,
+        'm.invited_member_count': c.invited,
+      };
+    }
+  }
+
+  /** The spec's history visibility rules for one event, from the state before it. */
+  private async maySee(tx: Queryable, e: StoredEvent, userId: string, joinedNow: boolean): Promise<boolean> {
+    if (e.event.type === 'm.room.member' && e.event.state_key === userId) return true;
+    const at: StateNids = e.stateBefore == null ? new Map() : await this.d.state.load(tx, e.stateBefore);
+    const hvKey = await this.d.state.keyNid(tx, 'm.room.history_visibility', '');
+    const hvNid = hvKey === undefined ? undefined : at.get(hvKey);
+    const hv = hvNid === undefined ? undefined : (await this.d.events.one(tx, hvNid))?.event.content['history_visibility'];
+    const visibility = typeof hv === 'string' ? hv : 'shared';
+    if (visibility === 'world_readable') return true;
+    const memberKey = await this.d.state.keyNid(tx, 'm.room.member', userId);
+    const memberNid = memberKey === undefined ? undefined : at.get(memberKey);
+    const memberAt = memberNid === undefined ? undefined : (await this.d.events.one(tx, memberNid))?.event.content['membership'];
+    if (memberAt === 'join') return true;
+    if (memberAt === 'invite' && (visibility === 'invited' || visibility === 'shared')) return true;
+    return visibility === 'shared' && joinedNow;
+  }
+
+  /** rooms.invite and rooms.knock: stripped state from the state after the membership event. */
+  private async strippedSections(ctx: SyncContext, rows: sql.MembershipRow[]): Promise<void> {
+    for (const m of rows) {
+      const ev = await this.d.events.one(ctx.tx, m.event_nid);
+      if (!ev) continue;
+      if (m.membership === 'invite' && ctx.ignored.has(ev.event.sender)) continue;
+      const events: unknown[] = [];
+      const fromUnsigned = (ev.event as unknown as { unsigned?: Record<string, unknown> }).unsigned?.[m.membership === 'invite' ? 'invite_room_state' : 'knock_room_state'];
+      if (ev.stateAfter != null) {
+        const state = await this.d.state.load(ctx.tx, ev.stateAfter);
+        const pairs = await this.d.state.keyPairsOf(ctx.tx, state.keys());
+        const nids = [...state.entries()].filter(([k]) => STRIPPED_TYPES.has(pairs.get(k)?.[0] ?? '')).map(([, v]) => v);
+        const loaded = await this.d.events.byNids(ctx.tx, nids);
+        for (const e of loaded.values()) events.push(strip(e.event));
+      } else if (Array.isArray(fromUnsigned)) {
+        events.push(...fromUnsigned);
+      }
+      events.push(strip(ev.event));
+      if (m.membership === 'invite') ctx.res.rooms.invite[m.room_id] = { invite_state: { events } };
+      else ctx.res.rooms.knock[m.room_id] = { knock_state: { events } };
+    }
+  }
+}
+
+function strip(e: { type: string; state_key?: string; content: unknown; sender: string }): Record<string, unknown> {
+  return { type: e.type, state_key: e.state_key ?? '', content: e.content, sender: e.sender };
+}

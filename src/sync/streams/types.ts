@@ -1,0 +1,99 @@
+// The shape every sync stream shares: latest() is the stream's position in the request's
+// snapshot; full() fills an initial sync up to it, between() an incremental one for (from, to].
+// Providers live in an array (src/sync/service.ts); next_batch is derived from it.
+import type { Queryable } from '../../db/pool.js';
+import type { Filter } from '../filter.js';
+import type { StreamName, SyncToken } from '../token.js';
+
+export interface JoinedRoomSection {
+  timeline: { events: unknown[]; limited: boolean; prev_batch?: string };
+  state: { events: unknown[] };
+  ephemeral: { events: unknown[] };
+  account_data: { events: unknown[] };
+  unread_notifications?: { notification_count: number; highlight_count: number };
+  unread_thread_notifications?: Record<string, { notification_count: number; highlight_count: number }>;
+  summary: Record<string, unknown>;
+}
+
+export interface SyncResponse {
+  next_batch: string;
+  rooms: {
+    join: Record<string, JoinedRoomSection>;
+    invite: Record<string, { invite_state: { events: unknown[] } }>;
+    leave: Record<string, { timeline: { events: unknown[]; limited: boolean; prev_batch?: string }; state: { events: unknown[] }; account_data: { events: unknown[] } }>;
+    knock: Record<string, { knock_state: { events: unknown[] } }>;
+  };
+  presence: { events: unknown[] };
+  account_data: { events: unknown[] };
+  to_device: { events: unknown[] };
+  device_lists: { changed: string[]; left: string[] };
+  device_one_time_keys_count: Record<string, number>;
+  device_unused_fallback_key_types: string[];
+}
+
+export interface SyncContext {
+  /** The request's REPEATABLE READ READ ONLY snapshot. */
+  tx: Queryable;
+  userId: string;
+  deviceId: string;
+  filter: Filter;
+  fullState: boolean;
+  since: SyncToken | undefined;
+  /** Positions of the snapshot (what next_batch will say, before merging with since). */
+  to: SyncToken;
+  res: SyncResponse;
+  /** Rooms the user is joined to at `to`; set by the rooms stream, which runs first. */
+  joinedRooms: string[];
+  /** Rooms newly joined in this response (their ephemeral data is sent whole). */
+  newlyJoined: Set<string>;
+  /** Users the caller ignores (m.ignored_user_list). */
+  ignored: Set<string>;
+  /** Streams whose next_batch position must stay below the snapshot's (a cut batch). */
+  cap: Partial<SyncToken>;
+}
+
+export interface StreamProvider {
+  readonly name: StreamName;
+  latest(tx: Queryable): Promise<number>;
+  full(ctx: SyncContext): Promise<void>;
+  between(ctx: SyncContext, from: number, to: number): Promise<void>;
+}
+
+export function emptyResponse(): SyncResponse {
+  return {
+    next_batch: '',
+    rooms: { join: {}, invite: {}, leave: {}, knock: {} },
+    presence: { events: [] },
+    account_data: { events: [] },
+    to_device: { events: [] },
+    device_lists: { changed: [], left: [] },
+    device_one_time_keys_count: {},
+    device_unused_fallback_key_types: [],
+  };
+}
+
+/** The joined-room entry of a room, created on first use. */
+export function joinedRoom(ctx: SyncContext, roomId: string): JoinedRoomSection {
+  let r = ctx.res.rooms.join[roomId];
+  if (!r) {
+    r = { timeline: { events: [], limited: false }, state: { events: [] }, ephemeral: { events: [] }, account_data: { events: [] }, summary: {} };
+    ctx.res.rooms.join[roomId] = r;
+  }
+  return r;
+}
+
+/** Whether the response holds anything for the caller (a long-poll keeps waiting if not). */
+export function hasContent(res: SyncResponse): boolean {
+  const r = res.rooms;
+  return (
+    Object.keys(r.join).length > 0 ||
+    Object.keys(r.invite).length > 0 ||
+    Object.keys(r.leave).length > 0 ||
+    Object.keys(r.knock).length > 0 ||
+    res.presence.events.length > 0 ||
+    res.account_data.events.length > 0 ||
+    res.to_device.events.length > 0 ||
+    res.device_lists.changed.length > 0 ||
+    res.device_lists.left.length > 0
+  );
+}
