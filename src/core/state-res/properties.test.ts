@@ -8,6 +8,8 @@ import { stateKey, type JsonObject, type StateMap } from '../types.js';
 import { authDifference, conflictedSubgraph } from './auth-chain.js';
 import { separateV2 } from './v2.js';
 import { EventCache } from './event-cache.js';
+import { mainlineSort } from './mainline.js';
+import { compareCodePoints } from './ordering.js';
 import { resolveState } from './resolve.js';
 import {
   ALICE,
@@ -329,6 +331,52 @@ describe('sources that misbehave', () => {
       return out;
     };
     await assert.rejects(resolveState(version, sets, source), /is in room !other:example.com/);
+  });
+});
+
+describe('mainline ordering against its definition', () => {
+  test('random rooms: positions walked one event at a time agree with the batched, memoised sort', async () => {
+    for (const v of ['2', '12']) {
+      const version = getRoomVersion(v)!;
+      for (let seed = 1; seed <= 6; seed++) {
+        const { dag } = await randomRoom(version, seed * 31337, 80);
+        const random = rng(seed);
+        const plOf = (id: string): string | undefined =>
+          dag.events
+            .get(id)!
+            .auth_events.map((r) => (typeof r === 'string' ? r : r[0]))
+            .find((a) => dag.events.get(a)?.type === 'm.room.power_levels');
+        const pls = [...dag.events.values()].filter((e) => e.type === 'm.room.power_levels').map((e) => e.event_id);
+        const states = [...dag.events.values()].filter((e) => e.state_key !== undefined).map((e) => e.event_id);
+        for (let round = 0; round < 4; round++) {
+          const base = pls[Math.floor(random() * pls.length)];
+          const mainline: string[] = [];
+          for (let p: string | undefined = base; p !== undefined; p = plOf(p)) mainline.push(p);
+          // Spec: the smallest j >= 1 with e_j on the mainline gives position i; none gives
+          // infinity, sorted first. Larger index (older) first.
+          const position = (id: string): number => {
+            for (let e = plOf(id); e !== undefined; e = plOf(e)) {
+              const i = mainline.indexOf(e);
+              if (i >= 0) return i;
+            }
+            return Infinity;
+          };
+          const events = shuffled(states, random).slice(0, 25).filter((id) => !mainline.includes(id));
+          const expected = [...events].sort((a, b) => {
+            const pa = position(a);
+            const pb = position(b);
+            if (pa !== pb) return pa > pb ? -1 : 1;
+            const ta = dag.events.get(a)!.origin_server_ts;
+            const tb = dag.events.get(b)!.origin_server_ts;
+            if (ta !== tb) return ta - tb;
+            return compareCodePoints(a, b);
+          });
+          const cache = new EventCache(dag.source(), version);
+          await cache.load(events);
+          assert.deepEqual(await mainlineSort(cache, events, base), expected, `v${v} seed ${seed} round ${round}`);
+        }
+      }
+    }
   });
 });
 
