@@ -285,3 +285,25 @@ describe('account management', () => {
     });
   });
 });
+
+describe('UIA sessions', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  it("cannot be continued by another user on the same endpoint", async () => {
+    const alice = await server.register();
+    const mallory = await server.register();
+    const started = await alice.post('/_matrix/client/v3/delete_devices', { devices: [] });
+    assert.equal(started.status, 401);
+    const r = await mallory.post('/_matrix/client/v3/delete_devices', {
+      devices: [mallory.deviceId],
+      auth: { type: 'm.login.password', identifier: { type: 'm.id.user', user: alice.userId }, password: alice.password, session: started.body.session },
+    });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.errcode, 'M_FORBIDDEN');
+    assert.equal((await mallory.get(WHOAMI)).status, 200);
+  });
+});

@@ -2,7 +2,12 @@
 // bodies and statuses, body parsing and limits, the r0 prefix, rate limiting, and request logs
 // that never carry a secret.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { sql } from './support/db.js';
@@ -229,5 +234,72 @@ describe('rate limiting', () => {
     await new Promise((r) => setTimeout(r, limited.body.retry_after_ms + 50));
     const again = await server.anon().post('/_matrix/client/v3/login', { type: 'm.login.password', user: 'someone', password: 'wrong' });
     assert.equal(again.status, 403);
+  });
+});
+
+describe('listeners', () => {
+  /** A self-signed certificate for 127.0.0.1, or undefined where openssl is missing. */
+  function selfSigned(dir: string): { cert: string; key: string } | undefined {
+    const cert = join(dir, 'tls.crt');
+    const key = join(dir, 'tls.key');
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+      return { cert, key };
+    } catch {
+      return undefined;
+    }
+  }
+
+  it('serves each listener only its resources, one of them over TLS', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'prat-tls-'));
+    const tls = selfSigned(dir);
+    if (!tls) {
+      t.skip('openssl not available');
+      return;
+    }
+    const server = await startTestServer({
+      listeners: [
+        { port: 0, bind_addresses: ['127.0.0.1'], resources: ['client'] },
+        { port: 0, bind_addresses: ['127.0.0.1'], resources: ['federation', 'admin'], tls: { certificate_path: tls.cert, private_key_path: tls.key } },
+      ],
+    });
+    try {
+      const [client, federation] = server.hs.addresses;
+      assert.equal(client!.tls, false);
+      assert.equal(federation!.tls, true);
+      const get = (port: number, path: string, secure: boolean) =>
+        new Promise<number>((resolveGet, reject) => {
+          const mod = secure ? https : http;
+          mod
+            .get({ host: '127.0.0.1', port, path, rejectUnauthorized: false }, (res) => {
+              res.resume();
+              resolveGet(res.statusCode ?? 0);
+            })
+            .on('error', reject);
+        });
+      assert.equal(await get(client!.port, '/_matrix/client/versions', false), 200);
+      assert.equal(await get(client!.port, '/_matrix/key/v2/server', false), 404, 'no federation on the client listener');
+      assert.equal(await get(client!.port, '/_synapse/admin/v1/server_version', false), 404, 'no admin API on the client listener');
+      assert.equal(await get(federation!.port, '/_matrix/key/v2/server', true), 200);
+      assert.equal(await get(federation!.port, '/_synapse/admin/v1/server_version', true), 200);
+      assert.equal(await get(federation!.port, '/_matrix/client/versions', true), 404, 'no client API on the federation listener');
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts a server_name with a port in user ids', async () => {
+    const server = await startTestServer({ server_name: 'localhost:8800' });
+    try {
+      const alice = await server.register('porty');
+      assert.equal(alice.userId, '@porty:localhost:8800');
+      const login = await server.anon().post('/_matrix/client/v3/login', { type: 'm.login.password', identifier: { type: 'm.id.user', user: '@porty:localhost:8800' }, password: alice.password });
+      assert.equal(login.status, 200, login.text);
+      const profile = await server.anon().get(`/_matrix/client/v3/profile/${encodeURIComponent('@porty:localhost:8800')}`);
+      assert.equal(profile.body.displayname, 'porty');
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -91,9 +91,12 @@ const avatarBody = compileBody<{ avatar_url: string | null }>(
 
 /** The operation a UIA session is bound to: method and path, r0 read as v3. */
 export function uiaRequest(req: Request): UiaRequest {
+  const uri = req.path.replace('/_matrix/client/r0/', '/_matrix/client/v3/');
   return {
     method: req.method,
-    uri: req.path.replace('/_matrix/client/r0/', '/_matrix/client/v3/'),
+    // Bound to the caller too (as Synapse checks): a session another user completed (the
+    // operation then failing) must not authorise the same operation on someone else's account.
+    uri: req.requester ? `${uri} ${req.requester.userId}` : uri,
     body: (req.body ?? {}) as Record<string, unknown>,
   };
 }
