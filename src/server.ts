@@ -21,6 +21,15 @@ import { registerAdminRoutes } from './admin/routes.js';
 import { registerKeyRoutes } from './federation/key-routes.js';
 import { loadOrCreateSigningKey } from './federation/signing-key.js';
 import type { SigningKey } from './core/signing.js';
+import { KeysService } from './keys/service.js';
+import { CrossSigningService } from './keys/cross-signing.js';
+import { BackupService } from './keys/backup.js';
+import { ToDeviceService } from './keys/to-device.js';
+import { registerE2eeRoutes } from './keys/routes.js';
+import { OpenIdService } from './openid/service.js';
+import { registerOpenIdClientRoutes, registerOpenIdFederationRoutes } from './openid/routes.js';
+import { registerVoipRoutes } from './voip/routes.js';
+import { registerStartupRoutes } from './discovery/startup-routes.js';
 import { RoomService } from './rooms/service.js';
 import { registerRoomRoutes } from './rooms/routes.js';
 
@@ -31,6 +40,11 @@ export interface Services {
   signingKey: SigningKey;
   rateLimiter: RateLimiter;
   accounts: AccountService;
+  keys: KeysService;
+  crossSigning: CrossSigningService;
+  backup: BackupService;
+  toDevice: ToDeviceService;
+  openid: OpenIdService;
   rooms: RoomService;
   metrics: Registry;
   /** Aborted at shutdown: long-polls end early instead of holding the stop up. */
@@ -51,6 +65,12 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
   collectDefaultMetrics({ register: metrics });
   const signingKey = loadOrCreateSigningKey(config.signing_key_path);
   const accounts = new AccountService(db, config, uia, log.child({ component: 'accounts' }));
+  const keys = new KeysService(db, config.server_name, log.child({ component: 'keys' }));
+  const backup = new BackupService(db);
+  const openid = new OpenIdService(db, config.server_name, log.child({ component: 'openid' }));
+  // A deleted device's keys and queued messages go with it; a deactivated user's identity too.
+  accounts.devicesDeletedListeners.push(keys.onDevicesDeleted);
+  accounts.deactivationListeners.push(keys.onDeactivated, backup.onDeactivated, openid.onDeactivated);
   return {
     config,
     log,
@@ -58,6 +78,11 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
     signingKey,
     rateLimiter: new RateLimiter(config.rate_limits),
     accounts,
+    keys,
+    crossSigning: new CrossSigningService(db, accounts, uia, keys),
+    backup,
+    toDevice: new ToDeviceService(db, config.server_name, log.child({ component: 'to_device' })),
+    openid,
     rooms: new RoomService({ db, log: log.child({ component: 'rooms' }), config, signingKey, accounts }),
     metrics,
     shutdown,
@@ -70,10 +95,15 @@ function mountResources(resources: ListenerResource[], s: Services) {
     if (resources.includes('client')) {
       registerDiscoveryRoutes(routes, s.config, { spec: SUPPORTED_SPEC_VERSIONS });
       registerAccountRoutes(routes, s.accounts);
+      registerE2eeRoutes(routes, s);
+      registerOpenIdClientRoutes(routes, s.openid);
+      registerVoipRoutes(routes, s.config);
+      registerStartupRoutes(routes);
       registerRoomRoutes(routes, s.rooms);
     }
     if (resources.includes('federation')) {
       registerKeyRoutes(routes, s.config.server_name, s.signingKey);
+      registerOpenIdFederationRoutes(routes, s.openid);
     }
     if (resources.includes('admin')) {
       registerAdminRoutes(routes, s.accounts);

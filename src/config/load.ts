@@ -44,6 +44,7 @@ export function defaultConfig(serverName: string): Omit<PratConfig, 'server_name
     rooms: { default_room_version: DEFAULT_ROOM_VERSION },
     log: { level: 'info', format: 'json' },
     well_known: {},
+    turn: { uris: [], user_lifetime_seconds: 3600, allow_guests: true },
     presence: { enabled: true },
     tls: { extra_ca_files: [] },
   };

@@ -61,6 +61,16 @@ export interface PratConfig {
     server?: string;
     /** Extra keys merged into /.well-known/matrix/client. */
     client_extra?: Record<string, unknown>;
+    /** MatrixRTC foci advertised as org.matrix.msc4143.rtc_foci (Element Call). Each focus's other
+     * keys (e.g. livekit_service_url) are kept and served as written. */
+    rtc_foci?: { type: string }[];
+  };
+  /** TURN for VoIP: coturn's use-auth-secret. No uris or no secret: /voip/turnServer answers {}. */
+  turn: {
+    uris: string[];
+    shared_secret?: string;
+    user_lifetime_seconds: number;
+    allow_guests: boolean;
   };
   presence: {
     /** Presence (online/unavailable/offline) tracked and shared; off: PUT is accepted and ignored. */
@@ -98,6 +108,7 @@ export const configSchema: JSONSchemaType<PratConfig> = {
     'rooms',
     'log',
     'well_known',
+    'turn',
     'presence',
     'tls',
   ],
@@ -216,6 +227,22 @@ export const configSchema: JSONSchemaType<PratConfig> = {
       properties: {
         server: { type: 'string', nullable: true, minLength: 1 },
         client_extra: { type: 'object', nullable: true, required: [] },
+        rtc_foci: {
+          type: 'array',
+          nullable: true,
+          items: { type: 'object', required: ['type'], properties: { type: { type: 'string', minLength: 1 } } },
+        },
+      },
+    },
+    turn: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['uris', 'user_lifetime_seconds', 'allow_guests'],
+      properties: {
+        uris: { type: 'array', items: { type: 'string', pattern: '^turns?:' } },
+        shared_secret: { type: 'string', nullable: true, minLength: 1 },
+        user_lifetime_seconds: { type: 'integer', minimum: 60 },
+        allow_guests: { type: 'boolean' },
       },
     },
     presence: {

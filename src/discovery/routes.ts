@@ -16,7 +16,12 @@ export function registerDiscoveryRoutes(routes: RouteTable, config: PratConfig, 
   routes.add('/.well-known/matrix/client', {
     GET: {
       auth: 'none',
-      handler: () => ({ ...config.well_known.client_extra, 'm.homeserver': { base_url: config.public_baseurl.replace(/\/$/, '') } }),
+      handler: () => ({
+        ...config.well_known.client_extra,
+        // MatrixRTC (MSC4143): where Element Call finds its SFU; unstable prefix until stable.
+        ...(config.well_known.rtc_foci ? { 'org.matrix.msc4143.rtc_foci': config.well_known.rtc_foci } : {}),
+        'm.homeserver': { base_url: config.public_baseurl.replace(/\/$/, '') },
+      }),
     },
   });
   routes.add('/.well-known/matrix/server', {
