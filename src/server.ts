@@ -32,6 +32,7 @@ import { registerVoipRoutes } from './voip/routes.js';
 import { registerStartupRoutes } from './discovery/startup-routes.js';
 import { RoomService } from './rooms/service.js';
 import { registerRoomRoutes } from './rooms/routes.js';
+import { buildSync, type SyncModule } from './sync/module.js';
 
 export interface Services {
   config: PratConfig;
@@ -46,6 +47,8 @@ export interface Services {
   toDevice: ToDeviceService;
   openid: OpenIdService;
   rooms: RoomService;
+  /** Sync, notifier, typing, receipts, presence, account data, push rules. */
+  sync: SyncModule;
   metrics: Registry;
   /** Aborted at shutdown: long-polls end early instead of holding the stop up. */
   shutdown: AbortSignal;
@@ -66,6 +69,8 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
   const signingKey = loadOrCreateSigningKey(config.signing_key_path);
   const accounts = new AccountService(db, config, uia, log.child({ component: 'accounts' }));
   const keys = new KeysService(db, config.server_name, log.child({ component: 'keys' }));
+  const toDevice = new ToDeviceService(db, config.server_name, log.child({ component: 'to_device' }));
+  const rooms = new RoomService({ db, log: log.child({ component: 'rooms' }), config, signingKey, accounts });
   const backup = new BackupService(db);
   const openid = new OpenIdService(db, config.server_name, log.child({ component: 'openid' }));
   // A deleted device's keys and queued messages go with it; a deactivated user's identity too.
@@ -81,9 +86,10 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
     keys,
     crossSigning: new CrossSigningService(db, accounts, uia, keys),
     backup,
-    toDevice: new ToDeviceService(db, config.server_name, log.child({ component: 'to_device' })),
+    toDevice,
     openid,
-    rooms: new RoomService({ db, log: log.child({ component: 'rooms' }), config, signingKey, accounts }),
+    rooms,
+    sync: buildSync({ config, db, databaseUrl, log, rooms, keys, toDevice, shutdown }),
     metrics,
     shutdown,
   };
@@ -100,6 +106,7 @@ function mountResources(resources: ListenerResource[], s: Services) {
       registerVoipRoutes(routes, s.config);
       registerStartupRoutes(routes);
       registerRoomRoutes(routes, s.rooms);
+      s.sync.registerRoutes(routes);
     }
     if (resources.includes('federation')) {
       registerKeyRoutes(routes, s.config.server_name, s.signingKey);
@@ -122,6 +129,7 @@ export async function startHomeserver(config: PratConfig, log: Logger, databaseU
   const services = buildServices(config, log, databaseUrl, shutdown.signal);
   try {
     await migrate(services.db, log);
+    await services.sync.start();
   } catch (err) {
     await services.db.close();
     throw err;
@@ -186,6 +194,7 @@ export async function startHomeserver(config: PratConfig, log: Logger, databaseU
         ),
       );
       services.rateLimiter.close();
+      await services.sync.close();
       await services.db.close();
     })();
     return stopping;

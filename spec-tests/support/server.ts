@@ -44,11 +44,13 @@ let counter = 0;
 export interface TestServerOptions {
   /** Where the server's pino logs go (tests that inspect the request log); default: nowhere. */
   logDestination?: pino.DestinationStream;
+  /** Reuse this database (a second server process on the same database) instead of a fresh one. */
+  databaseUrl?: string;
 }
 
 export async function startTestServer(overrides: Record<string, unknown> = {}, opts: TestServerOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'prat-test-'));
-  const databaseUrl = await createTestDatabase();
+  const databaseUrl = opts.databaseUrl ?? (await createTestDatabase());
   const serverName = (overrides['server_name'] as string | undefined) ?? 'localhost';
   const config = resolveConfig(
     {

@@ -1,0 +1,232 @@
+// Builds the sync domain (notifier, typing, presence, account data, receipts, push, /sync) from
+// the services it reads, and hooks it to the rooms and keys modules. server.ts calls this once;
+// keeping the wiring here keeps the composition root's edit small.
+import type { PratConfig } from '../config/schema.js';
+import type { Database, Queryable } from '../db/pool.js';
+import type { RouteTable } from '../http/routes.js';
+import type { KeysService, RoomMembershipView } from '../keys/service.js';
+import type { ToDeviceService } from '../keys/to-device.js';
+import type { Logger } from '../logger.js';
+import { NotificationsService } from '../push/notifications.js';
+import { registerPushRoutes } from '../push/routes.js';
+import { PushService } from '../push/service.js';
+import * as pushStore from '../push/store.js';
+import type { PersistedEvent } from '../rooms/queue.js';
+import type { RoomService } from '../rooms/service.js';
+import { AccountDataService } from './account-data.js';
+import { Notifier } from './notifier.js';
+import { PresenceService } from './presence.js';
+import { ReceiptService } from './receipts.js';
+import type { RoomsView } from './rooms-view.js';
+import { registerSyncRoutes } from './routes.js';
+import { SyncService } from './service.js';
+import * as roomsSql from './store/rooms.js';
+import { AccountDataStream } from './streams/account-data.js';
+import { DeviceListsStream, ToDeviceStream } from './streams/keys.js';
+import { PresenceStream } from './streams/presence.js';
+import { ReceiptsStream } from './streams/receipts.js';
+import { RoomsStream } from './streams/rooms.js';
+import { TypingStream } from './streams/typing.js';
+import { parseSyncToken } from './token.js';
+import { TypingService } from './typing.js';
+
+export interface SyncModule {
+  notifier: Notifier;
+  typing: TypingService;
+  presence: PresenceService;
+  accountData: AccountDataService;
+  receipts: ReceiptService;
+  push: PushService;
+  notifications: NotificationsService;
+  sync: SyncService;
+  roomsView: RoomsView;
+  start(): Promise<void>;
+  close(): Promise<void>;
+  registerRoutes(routes: RouteTable): void;
+}
+
+/** The thread an event belongs to ('' for the main timeline). */
+export function threadOf(content: Record<string, unknown>): string {
+  const rel = content['m.relates_to'];
+  if (typeof rel === 'object' && rel !== null) {
+    const r = rel as Record<string, unknown>;
+    if (r['rel_type'] === 'm.thread' && typeof r['event_id'] === 'string') return r['event_id'];
+  }
+  return '';
+}
+
+export const roomsView: RoomsView = {
+  membership: (db, roomId, userId) => roomsSql.membershipIn(db, roomId, userId),
+  async eventPosition(db, roomId, eventId) {
+    const row = await roomsSql.eventInRoom(db, roomId, eventId);
+    if (!row) return null;
+    const ev = JSON.parse(row.json) as { content?: Record<string, unknown> };
+    return { stream: row.stream_ordering, threadId: threadOf(ev.content ?? {}) };
+  },
+  async usersSharingRooms(db, userId) {
+    const users = await roomsSql.usersSharingRooms(db, userId);
+    return users.includes(userId) ? users : [...users, userId];
+  },
+  joinedRooms: (db, userId) => roomsSql.joinedRooms(db, userId),
+};
+
+/** Users who started or stopped sharing a room with `userId` between two room positions. */
+export async function membershipChanges(db: Queryable, userId: string, from: number, to: number): Promise<{ joined: string[]; left: string[] }> {
+  if (to <= from) return { joined: [], left: [] };
+  const [changes, sharing] = await Promise.all([roomsSql.membershipChangesAround(db, userId, from, to), roomsView.usersSharingRooms(db, userId)]);
+  const now = new Set(sharing);
+  const joined = new Set<string>();
+  const left = new Set<string>();
+  for (const c of changes) {
+    if (c.user_id === userId) continue;
+    if (now.has(c.user_id)) joined.add(c.user_id);
+    else left.add(c.user_id);
+  }
+  return { joined: [...joined], left: [...left] };
+}
+
+export function buildSync(opts: {
+  config: PratConfig;
+  db: Database;
+  databaseUrl: string;
+  log: Logger;
+  rooms: RoomService;
+  keys: KeysService;
+  toDevice: ToDeviceService;
+  shutdown: AbortSignal;
+}): SyncModule {
+  const { db, log, config } = opts;
+  const notifier = new Notifier(db, opts.databaseUrl, log.child({ component: 'notifier' }));
+  const typing = new TypingService(db, notifier, log.child({ component: 'typing' }));
+  const accountData = new AccountDataService(db, notifier);
+  const presence = new PresenceService(db, notifier, config.presence.enabled, roomsView.usersSharingRooms);
+  const receipts = new ReceiptService(db, notifier, roomsView, accountData);
+  const push = new PushService(db, accountData);
+  const notifications = new NotificationsService(db, () => opts.rooms.deps);
+  const sync = new SyncService({
+    db,
+    notifier,
+    providers: [
+      // The rooms stream runs first: it settles which rooms are joined for the others.
+      new RoomsStream(opts.rooms.deps),
+      new AccountDataStream((tx, userId) => push.pushRulesContent(tx, userId)),
+      new ReceiptsStream(),
+      new TypingStream(typing),
+      new PresenceStream(config.presence.enabled, roomsView.usersSharingRooms),
+      new ToDeviceStream(opts.keys, opts.toDevice),
+      new DeviceListsStream(opts.keys, membershipChanges),
+    ],
+    presence,
+    accountData,
+    counts: pushStore.notificationCounts,
+    ackToDevice: (userId, deviceId, upTo) => opts.toDevice.deleteToDeviceUpTo(userId, deviceId, upTo),
+    log: log.child({ component: 'sync' }),
+  });
+
+  // Keys learns who shares rooms from here (device lists, /keys/changes).
+  const keysView: RoomMembershipView = {
+    usersSharingRooms: (userId) => roomsView.usersSharingRooms(db, userId),
+    // No `to` token: up to now.
+    membershipChanges: async (userId, fromToken, toToken) =>
+      membershipChanges(db, userId, parseSyncToken(fromToken).events, toToken === undefined ? await roomsSql.maxStreamOrdering(db) : parseSyncToken(toToken).events),
+  };
+  opts.keys.membership = keysView;
+  // To-device: the recipients. Device lists: everyone who shares a room with the changed users.
+  const onKeysChange = (change: { stream: 'toDevice' | 'deviceLists'; position: number; userIds: string[] }) => {
+    if (change.stream === 'toDevice') {
+      notifier.notify('toDevice', change.position, { userIds: change.userIds });
+      return;
+    }
+    void Promise.all(change.userIds.map((u) => roomsView.usersSharingRooms(db, u)))
+      .then((lists) => notifier.notify('deviceLists', change.position, { userIds: [...new Set(lists.flat())] }))
+      .catch((err) => log.warn({ err }, 'device list fan-out failed'));
+  };
+  opts.keys.streamListeners.push(onKeysChange);
+  opts.toDevice.streamListeners.push(onKeysChange);
+
+  opts.rooms.onEventsPersisted(async (events) => {
+    try {
+      await recordPushActions(db, push, config.server_name, events, opts.rooms);
+    } catch (err) {
+      // Counts are lost for these events, but the send itself succeeded and syncs still wake.
+      log.error({ err }, 'push rule evaluation failed');
+    }
+    for (const p of events) {
+      const e = p.event;
+      // A membership change concerns its target even before they are in the room's waiter set.
+      const userIds = e.type === 'm.room.member' && typeof e.state_key === 'string' ? [e.state_key] : [];
+      notifier.notify('events', p.stream, { roomId: e.room_id, userIds });
+    }
+  });
+
+  return {
+    notifier,
+    typing,
+    presence,
+    accountData,
+    receipts,
+    push,
+    notifications,
+    sync,
+    roomsView,
+    start: () => notifier.start(),
+    async close() {
+      typing.close();
+      await notifier.close();
+    },
+    registerRoutes(routes) {
+      registerSyncRoutes(routes, { db, sync, accountData, presence, typing, receipts, rooms: roomsView, shutdown: opts.shutdown });
+      registerPushRoutes(routes, push, notifications);
+    },
+  };
+}
+
+/**
+ * Evaluates each new event's push rules for the room's local members (the sender excluded),
+ * before the syncs are woken, so the woken syncs see the new counts.
+ */
+async function recordPushActions(db: Database, push: PushService, serverName: string, events: PersistedEvent[], rooms: RoomService): Promise<void> {
+  const suffix = `:${serverName}`;
+  const membersByRoom = new Map<string, Map<string, string | null>>();
+  for (const p of events) {
+    const e = p.event;
+    let members = membersByRoom.get(e.room_id);
+    if (!members) {
+      members = new Map((await roomsSql.joinedMembersOf(db, e.room_id)).map((m) => [m.user_id, m.displayname]));
+      membersByRoom.set(e.room_id, members);
+    }
+    const local = new Map([...members].filter(([u]) => u.endsWith(suffix)));
+    if (local.size === 0 || (local.size === 1 && local.has(e.sender))) continue;
+    const levels = await powerLevelsAt(db, rooms, p.stateBefore, e.sender);
+    await push.recordEvent(
+      db,
+      { ...(e as unknown as Record<string, unknown>), type: e.type, sender: e.sender, room_id: e.room_id, content: e.content, event_id: e.event_id, ...(typeof e.state_key === 'string' ? { state_key: e.state_key } : {}) },
+      p.stream,
+      threadOf(e.content),
+      local,
+      { memberCount: members.size, senderPowerLevel: levels.sender, notificationLevels: levels.notifications },
+    );
+  }
+}
+
+async function powerLevelsAt(db: Queryable, rooms: RoomService, snapshot: number | null, sender: string): Promise<{ sender: number; notifications: Record<string, number> }> {
+  const d = rooms.deps;
+  if (snapshot == null) return { sender: 0, notifications: {} };
+  const state = await d.state.load(db, snapshot);
+  const key = await d.state.keyNid(db, 'm.room.power_levels', '');
+  const nid = key === undefined ? undefined : state.get(key);
+  const pl = nid === undefined ? undefined : (await d.events.one(db, nid))?.event.content;
+  if (!pl) {
+    // Without a power levels event the creator has 100 and everyone else 0 (the auth rules).
+    const createKey = await d.state.keyNid(db, 'm.room.create', '');
+    const createNid = createKey === undefined ? undefined : state.get(createKey);
+    const create = createNid === undefined ? undefined : (await d.events.one(db, createNid))?.event;
+    return { sender: create?.sender === sender ? 100 : 0, notifications: {} };
+  }
+  const users = (pl['users'] ?? {}) as Record<string, unknown>;
+  const level = typeof users[sender] === 'number' ? (users[sender] as number) : typeof pl['users_default'] === 'number' ? (pl['users_default'] as number) : 0;
+  const notif = (pl['notifications'] ?? {}) as Record<string, unknown>;
+  const notifications: Record<string, number> = {};
+  for (const [k, v] of Object.entries(notif)) if (typeof v === 'number') notifications[k] = v;
+  return { sender: level, notifications };
+}

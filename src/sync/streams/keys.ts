@@ -1,0 +1,66 @@
+// The two streams the keys module owns: to-device messages and device-list changes, read
+// through its services in the sync's snapshot (src/keys/positions.ts describes the contract).
+// One-time key counts and unused fallback key types ride along with to-device: they are sent
+// in every response.
+import type { Queryable } from '../../db/pool.js';
+import type { KeysService } from '../../keys/service.js';
+import type { ToDeviceService } from '../../keys/to-device.js';
+import type { StreamProvider, SyncContext } from './types.js';
+
+export class ToDeviceStream implements StreamProvider {
+  readonly name = 'toDevice' as const;
+
+  constructor(
+    private readonly keys: KeysService,
+    private readonly toDevice: ToDeviceService,
+  ) {}
+
+  async latest(tx: Queryable): Promise<number> {
+    return (await this.keys.streamHeads(tx)).toDevice;
+  }
+
+  full(ctx: SyncContext): Promise<void> {
+    return this.between(ctx, 0, ctx.to.toDevice);
+  }
+
+  async between(ctx: SyncContext, from: number, _to: number): Promise<void> {
+    const [msgs, counts, fallback] = await Promise.all([
+      this.toDevice.toDeviceSince(ctx.userId, ctx.deviceId, from, undefined, ctx.tx),
+      this.keys.oneTimeKeyCounts(ctx.userId, ctx.deviceId, ctx.tx),
+      this.keys.unusedFallbackKeyTypes(ctx.userId, ctx.deviceId, ctx.tx),
+    ]);
+    ctx.res.to_device.events.push(...msgs.events);
+    // When cut, next_batch stops at the last delivered message; the rest comes next time.
+    if (msgs.limited) ctx.cap.toDevice = msgs.position;
+    ctx.res.device_one_time_keys_count = counts;
+    ctx.res.device_unused_fallback_key_types = fallback;
+  }
+}
+
+export class DeviceListsStream implements StreamProvider {
+  readonly name = 'deviceLists' as const;
+
+  constructor(
+    private readonly keys: KeysService,
+    /** Users who started or stopped sharing a room with the user between two room positions. */
+    private readonly membershipChanges: (db: Queryable, userId: string, from: number, to: number) => Promise<{ joined: string[]; left: string[] }>,
+  ) {}
+
+  async latest(tx: Queryable): Promise<number> {
+    return (await this.keys.streamHeads(tx)).deviceLists;
+  }
+
+  // An initial sync carries no device-list changes: the client queries every device it needs.
+  async full(_ctx: SyncContext): Promise<void> {}
+
+  async between(ctx: SyncContext, from: number, to: number): Promise<void> {
+    const since = ctx.since!;
+    const [changed, membership] = await Promise.all([
+      this.keys.changedUsersBetween(ctx.userId, from, to, ctx.tx),
+      this.membershipChanges(ctx.tx, ctx.userId, since.events, ctx.to.events),
+    ]);
+    const changedSet = new Set([...changed, ...membership.joined]);
+    ctx.res.device_lists.changed = [...changedSet].sort();
+    ctx.res.device_lists.left = membership.left.filter((u) => !changedSet.has(u)).sort();
+  }
+}
