@@ -56,10 +56,14 @@ describe('login', () => {
     const b = await login({ user: 'alice', password: 'alice password', device_id: 'KNOWNDEV', initial_device_display_name: 'Laptop' });
     assert.notEqual(a.body.device_id, b.body.device_id);
     assert.equal(b.body.device_id, 'KNOWNDEV');
-    const again = await login({ user: 'alice', password: 'alice password', device_id: 'KNOWNDEV' });
+    const again = await login({ user: 'alice', password: 'alice password', device_id: 'KNOWNDEV', initial_device_display_name: 'Renamed?' });
     assert.equal(again.body.device_id, 'KNOWNDEV');
+    // The spec: initial_device_display_name is ignored for a known device.
     const device = await alice.get('/_matrix/client/v3/devices/KNOWNDEV');
     assert.equal(device.body.display_name, 'Laptop');
+    // Both sessions of the device work.
+    assert.equal((await server.anon().get(WHOAMI, { token: b.body.access_token })).status, 200);
+    assert.equal((await server.anon().get(WHOAMI, { token: again.body.access_token })).body.device_id, 'KNOWNDEV');
   });
 
   it('refuses a wrong password and an unknown user alike with 403 M_FORBIDDEN', async () => {

@@ -77,10 +77,11 @@ export async function markDeactivated(db: Queryable, userId: string): Promise<vo
   );
 }
 
+/** Creates a device unless it exists; the spec: initial_device_display_name is then ignored. */
 export async function upsertDevice(db: Queryable, userId: string, deviceId: string, displayName: string | null): Promise<void> {
   await db.query(
     `INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, devices.display_name)`,
+     ON CONFLICT (user_id, device_id) DO NOTHING`,
     [userId, deviceId, displayName, Date.now()],
   );
 }
