@@ -47,6 +47,23 @@ describe('registration', () => {
     assert.equal(login.status, 200, login.text);
   });
 
+  it('follows Element Web: an empty probe for flows, then the form with the probe’s session', async () => {
+    const anon = server.anon();
+    const probe = await anon.post(REGISTER, {});
+    assert.equal(probe.status, 401);
+    assert.deepEqual(probe.body.flows, [{ stages: ['m.login.dummy'] }]);
+    const bodyless = await anon.request('POST', REGISTER, undefined, {});
+    assert.equal(bodyless.status, 401, 'no body at all is read as {}');
+    const r = await anon.post(REGISTER, {
+      username: 'element_user',
+      password: PASSWORD,
+      initial_device_display_name: 'app.element.io: Firefox',
+      auth: { type: 'm.login.dummy', session: probe.body.session },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.user_id, '@element_user:localhost');
+  });
+
   it('refuses to reuse a completed UIA session', async () => {
     const anon = server.anon();
     const first = await anon.post(REGISTER, { username: 'once_only', password: PASSWORD });
