@@ -14,7 +14,7 @@ import { splitStateKey, stateKey, type RoomEvent, type StateMap } from '../core/
 import type { Queryable } from '../db/pool.js';
 import { MatrixError } from '../http/errors.js';
 import { loadStateLookup, type RoomDeps } from './context.js';
-import type { PersistedEvent, RoomLock } from './queue.js';
+import { STREAM_LOCK, type PersistedEvent, type RoomLock } from './queue.js';
 import type { StateNids } from './state-store.js';
 import * as eventsSql from './store/events.js';
 import * as membershipsSql from './store/memberships.js';
@@ -62,14 +62,13 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     rejectedReason = verdict.reason;
   }
 
-  // 3. Intern ids, then the state after.
-  const nids = await eventsSql.internEventIds(tx, [event.event_id, ...prevIds]);
-  const nid = nids.get(event.event_id)!;
-  if (await eventsSql.eventExists(tx, nid)) throw new MatrixError('M_BAD_STATE', `event ${event.event_id} is already persisted`);
+  // 3. The state after. A state event needs its nid before the write (the snapshot holds
+  // it); other events are interned by the write itself.
   let stateKeyNid: number | null = null;
   let stateAfter = stateBefore;
   let replacesNid: number | null = null;
   if (typeof event.state_key === 'string') {
+    const nid = (await eventsSql.internEventIds(tx, [event.event_id])).get(event.event_id)!;
     [stateKeyNid] = await d.state.internKeys(tx, [[event.type, event.state_key]]);
     replacesNid = before.get(stateKeyNid!) ?? null;
     if (rejectedReason === null) {
@@ -78,26 +77,36 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     }
   }
 
-  // 4. Write. Positions are allocated under the stream lock (see RoomLock.lockStream).
-  await lock.lockStream();
+  // 4. Write: one statement for the event, its edges, stream position, txn id, extremities.
   const depth = event.depth;
-  const stream = await eventsSql.insertEvent(tx, {
-    eventNid: nid,
-    roomNid: room.roomNid,
-    depth,
-    type: event.type,
-    stateKeyNid,
-    sender: event.sender,
-    originServerTs: event.origin_server_ts,
-    rejectedReason,
-    stateBefore,
-    stateAfter,
-    replacesNid,
-    json: JSON.stringify(event),
-  });
-  const prevNidList = prevIds.map((id) => nids.get(id)!);
-  await eventsSql.insertEdges(tx, nid, prevNidList);
-  if (opts.txn) await roomsSql.insertTxn(tx, opts.txn, nid);
+  const prevNidList = prevIds.map((id) => prevNids.get(id)!);
+  let written: { event_nid: number; stream_ordering: number };
+  try {
+    written = await eventsSql.writeEvent(tx, {
+      eventId: event.event_id,
+      roomNid: room.roomNid,
+      depth,
+      type: event.type,
+      stateKeyNid,
+      sender: event.sender,
+      originServerTs: event.origin_server_ts,
+      rejectedReason,
+      stateBefore,
+      stateAfter,
+      replacesNid,
+      json: JSON.stringify(event),
+      prevNids: prevNidList,
+      txn: opts.txn ?? null,
+      streamLock: STREAM_LOCK,
+    });
+  } catch (err) {
+    if ((err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === 'events_pkey') {
+      throw new MatrixError('M_BAD_STATE', `event ${event.event_id} is already persisted`);
+    }
+    throw err;
+  }
+  const nid = written.event_nid;
+  const stream = written.stream_ordering;
 
   const persisted: PersistedEvent = {
     nid,
@@ -115,7 +124,6 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     return persisted;
   }
 
-  await eventsSql.advanceForwardExtremities(tx, room.roomNid, nid, prevNidList);
   const extremities = [...room.extremities.filter((x) => !prevNidList.includes(x)), nid];
   room.extremities = extremities;
 

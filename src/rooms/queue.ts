@@ -5,6 +5,7 @@
 // two processes never build on the same forward extremities.
 //
 // Code that assumes the lock takes a RoomLock, which only this module can create.
+import type pg from 'pg';
 import type { Database, Queryable } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { MatrixError } from '../http/errors.js';
@@ -13,10 +14,19 @@ import type { RoomEvent } from '../core/types.js';
 import { notInRoom } from './errors.js';
 import * as roomsSql from './store/rooms.js';
 import * as eventsSql from './store/events.js';
+import type { WriteRoomRow } from './store/events.js';
 
 /** Namespaces of the two-key advisory locks (disjoint from the migration lock's one-key space). */
 const ROOM_LOCK_NAMESPACE = 0x726f6f6d; // "room"
 const STREAM_LOCK_NAMESPACE = 0x7374726d; // "strm"
+
+/**
+ * The global stream lock, taken by each event write (persist.ts) and held to commit: stream
+ * positions are allocated under it, so transactions commit in the order of their positions and
+ * a /sync reader that sees position N has seen every position below N. Only the write itself
+ * and the commit run under it, so rooms still build, sign and auth-check events in parallel.
+ */
+export const STREAM_LOCK: [number, number] = [STREAM_LOCK_NAMESPACE, 0];
 /** Jobs run in one transaction at most; bounds the time other rooms wait on the stream lock. */
 const MAX_BATCH = 64;
 
@@ -47,10 +57,19 @@ export interface LockedRoom {
 
 const LOCK_TOKEN = Symbol('RoomLock');
 
+/** A 32-bit FNV-1a hash of the room id: the second key of the room's advisory lock. */
+function roomLockKey(roomId: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(roomId, 'utf8')) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h | 0;
+}
+
 /** Proof that the holder runs inside the room's transaction, holding its lock. */
 export class RoomLock {
   readonly persisted: PersistedEvent[] = [];
-  private streamLocked = false;
 
   constructor(
     token: symbol,
@@ -58,17 +77,6 @@ export class RoomLock {
     readonly room: LockedRoom,
   ) {
     if (token !== LOCK_TOKEN) throw new Error('a RoomLock is only created by the RoomQueue');
-  }
-
-  /**
-   * Takes the global stream lock, held to commit: stream positions are allocated under it, so
-   * transactions commit in the order of their positions and a /sync reader that sees position N
-   * has seen every position below N. Called just before the first event row is written.
-   */
-  async lockStream(): Promise<void> {
-    if (this.streamLocked) return;
-    await this.tx.query('SELECT pg_advisory_xact_lock($1, 0)', [STREAM_LOCK_NAMESPACE]);
-    this.streamLocked = true;
   }
 
   /** @internal the working state, to roll back a failed job of a batch. */
@@ -144,10 +152,9 @@ export class RoomQueue {
 
   private async runBatch(roomId: string, batch: Job[]): Promise<void> {
     const results: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
-    const persisted = await this.db.withTx('persist_events', async (tx) => {
+    const persisted = await this.transaction(roomId, async (tx, row) => {
       results.length = 0;
-      await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ROOM_LOCK_NAMESPACE, roomId]);
-      const room = await this.loadRoom(tx, roomId, batch[0]!.newRoom);
+      const room = await this.loadRoom(tx, roomId, row, batch[0]!.newRoom);
       const lock = new RoomLock(LOCK_TOKEN, tx, room);
       const useSavepoints = batch.length > 1;
       for (const job of batch) {
@@ -184,14 +191,43 @@ export class RoomQueue {
     });
   }
 
-  private async loadRoom(tx: Queryable, roomId: string, newRoom?: NewRoom): Promise<LockedRoom> {
+  /**
+   * The room's transaction. BEGIN, the room lock and the read of the room (row, forward
+   * extremities) go in one round trip, as one multi-statement query: each statement of it
+   * takes its own snapshot (READ COMMITTED), so the read sees everything the previous lock
+   * holder committed. Deadlocks and serialization failures are retried.
+   */
+  private async transaction<T>(roomId: string, fn: (tx: Queryable, room: WriteRoomRow | undefined) => Promise<T>): Promise<T> {
+    const key = roomLockKey(roomId);
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.db.pool.connect();
+      const started = performance.now();
+      try {
+        const results = (await client.query(
+          `BEGIN; SELECT pg_advisory_xact_lock(${ROOM_LOCK_NAMESPACE}, ${key}); ${eventsSql.roomForWriteSql(client.escapeLiteral(roomId))}`,
+        )) as unknown as pg.QueryResult[];
+        const result = await fn(client, eventsSql.parseRoomForWrite(results[2]!.rows[0]));
+        await client.query('COMMIT');
+        this.log.trace({ tx: 'persist_events', roomId, ms: +(performance.now() - started).toFixed(2) }, 'transaction');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        const code = (err as { code?: string }).code;
+        if ((code === '40001' || code === '40P01') && attempt < 5) continue;
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  private async loadRoom(tx: Queryable, roomId: string, row: WriteRoomRow | undefined, newRoom?: NewRoom): Promise<LockedRoom> {
     if (newRoom) {
       const version = getRoomVersion(newRoom.version)!;
-      if (await roomsSql.getRoom(tx, roomId)) throw new MatrixError('M_ROOM_IN_USE', 'Room id already in use');
+      if (row) throw new MatrixError('M_ROOM_IN_USE', 'Room id already in use');
       const roomNid = await roomsSql.insertRoom(tx, { roomId, ...newRoom });
       return { roomNid, roomId, version, creator: newRoom.creator, extremities: [], currentSnapshot: null };
     }
-    const row = await roomsSql.getRoom(tx, roomId);
     const version = row ? getRoomVersion(row.version) : undefined;
     if (!row || !version) throw notInRoom(roomId);
     return {
@@ -199,7 +235,7 @@ export class RoomQueue {
       roomId,
       version,
       creator: row.creator,
-      extremities: await eventsSql.getForwardExtremities(tx, row.room_nid),
+      extremities: row.extremities,
       currentSnapshot: row.current_snapshot,
     };
   }

@@ -34,14 +34,10 @@ async function requireJoined(d: RoomDeps, lock: RoomLock, userId: string): Promi
 
 /**
  * Runs a client send idempotently: a txn id already used by this device on this endpoint
- * answers with the event it produced, checked again under the room's lock so two concurrent
- * retries cannot both create an event.
+ * answers with the event it produced. Checked under the room's lock (the scope includes the
+ * room), so two concurrent retries cannot both create an event.
  */
 async function idempotent(d: RoomDeps, roomId: string, txn: roomsSql.TxnKey | undefined, fn: (lock: RoomLock) => Promise<string>): Promise<string> {
-  if (txn) {
-    const existing = await roomsSql.findTxn(d.db, txn);
-    if (existing) return existing;
-  }
   return d.queue.run(roomId, async (lock) => {
     if (txn) {
       const existing = await roomsSql.findTxn(lock.tx, txn);

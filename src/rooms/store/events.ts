@@ -50,10 +50,17 @@ export async function getEventRows(db: Queryable, nids: number[]): Promise<Event
   return (await db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE event_nid = ANY($1::bigint[])`, [nids])).rows;
 }
 
-export async function insertEvent(
+/**
+ * Writes an event in one round trip: interns its id (or finds the nid already interned), takes
+ * the stream lock (see RoomLock), allocates its stream position, inserts the row, its prev
+ * edges and the client's transaction id, and (unless rejected) moves the forward extremities:
+ * the prev events stop being extremities and the event becomes one, unless some stored event
+ * already cites it (it arrived late). Data-modifying CTEs all run, in one snapshot.
+ */
+export async function writeEvent(
   db: Queryable,
   e: {
-    eventNid: number;
+    eventId: string;
     roomNid: number;
     depth: number;
     type: string;
@@ -65,15 +72,46 @@ export async function insertEvent(
     stateAfter: number | null;
     replacesNid: number | null;
     json: string;
+    prevNids: number[];
+    txn: { userId: string; deviceId: string; scope: string; txnId: string } | null;
+    streamLock: [number, number];
   },
-): Promise<number> {
-  const res = await db.query<{ stream_ordering: number }>(
-    `INSERT INTO events (event_nid, room_nid, stream_ordering, depth, type, state_key_nid, sender, origin_server_ts,
-                         rejected_reason, state_before, state_after, replaces_nid, json)
-     VALUES ($1, $2, nextval('stream_ordering_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-     RETURNING stream_ordering`,
+): Promise<{ event_nid: number; stream_ordering: number }> {
+  const res = await db.query<{ event_nid: number; stream_ordering: number }>(
+    `WITH lk AS (SELECT pg_advisory_xact_lock($1, $2)),
+     nid AS (
+       INSERT INTO event_nids (event_id) VALUES ($3)
+       ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
+       RETURNING event_nid
+     ),
+     ev AS (
+       INSERT INTO events (event_nid, room_nid, stream_ordering, depth, type, state_key_nid, sender, origin_server_ts,
+                           rejected_reason, state_before, state_after, replaces_nid, json)
+       SELECT nid.event_nid, $4, nextval('stream_ordering_seq'), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM nid, lk
+       RETURNING event_nid, stream_ordering
+     ),
+     edges AS (
+       INSERT INTO event_edges (event_nid, prev_event_nid) SELECT ev.event_nid, p FROM ev, unnest($15::bigint[]) AS p
+       ON CONFLICT DO NOTHING
+     ),
+     txn AS (
+       INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_nid, created_ts)
+       SELECT $16, $17, $18, $19, ev.event_nid, $20 FROM ev WHERE $19::text IS NOT NULL
+     ),
+     unextremity AS (
+       DELETE FROM forward_extremities WHERE $10::text IS NULL AND room_nid = $4 AND event_nid = ANY($15::bigint[])
+     ),
+     extremity AS (
+       INSERT INTO forward_extremities (room_nid, event_nid)
+       SELECT $4, ev.event_nid FROM ev
+        WHERE $10::text IS NULL AND NOT EXISTS (SELECT 1 FROM event_edges WHERE prev_event_nid = ev.event_nid)
+       ON CONFLICT DO NOTHING
+     )
+     SELECT event_nid, stream_ordering FROM ev`,
     [
-      e.eventNid,
+      e.streamLock[0],
+      e.streamLock[1],
+      e.eventId,
       e.roomNid,
       e.depth,
       e.type,
@@ -85,40 +123,46 @@ export async function insertEvent(
       e.stateAfter,
       e.replacesNid,
       e.json,
+      e.prevNids,
+      e.txn?.userId ?? null,
+      e.txn?.deviceId ?? null,
+      e.txn?.scope ?? null,
+      e.txn?.txnId ?? null,
+      Date.now(),
     ],
   );
-  return res.rows[0]!.stream_ordering;
+  return res.rows[0]!;
 }
 
-export async function eventExists(db: Queryable, eventNid: number): Promise<boolean> {
-  return (await db.query('SELECT 1 FROM events WHERE event_nid = $1', [eventNid])).rowCount === 1;
+export interface WriteRoomRow {
+  room_nid: number;
+  version: string;
+  creator: string;
+  current_snapshot: number | null;
+  extremities: number[];
 }
 
-export async function insertEdges(db: Queryable, eventNid: number, prevNids: number[]): Promise<void> {
-  if (prevNids.length === 0) return;
-  await db.query(
-    'INSERT INTO event_edges (event_nid, prev_event_nid) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING',
-    [eventNid, prevNids],
-  );
+/**
+ * The room row and its forward extremities, read under the room lock. SQL text with the room
+ * id inlined (already escaped by the caller), to run in the same round trip as BEGIN and the
+ * lock, where parameters are not available.
+ */
+export function roomForWriteSql(escapedRoomId: string): string {
+  return `SELECT r.room_nid, r.version, r.creator, r.current_snapshot,
+            ARRAY(SELECT f.event_nid FROM forward_extremities f WHERE f.room_nid = r.room_nid) AS extremities
+       FROM rooms r WHERE r.room_id = ${escapedRoomId}`;
 }
 
-export async function getForwardExtremities(db: Queryable, roomNid: number): Promise<number[]> {
-  const res = await db.query<{ event_nid: number }>('SELECT event_nid FROM forward_extremities WHERE room_nid = $1', [roomNid]);
-  return res.rows.map((r) => r.event_nid);
-}
-
-/** Replaces the extremities an event's prev_events cited with the event itself. */
-export async function advanceForwardExtremities(db: Queryable, roomNid: number, eventNid: number, prevNids: number[]): Promise<void> {
-  if (prevNids.length > 0) {
-    await db.query('DELETE FROM forward_extremities WHERE room_nid = $1 AND event_nid = ANY($2::bigint[])', [roomNid, prevNids]);
-  }
-  // An event some already-stored event cites as prev is no extremity (it arrived late).
-  await db.query(
-    `INSERT INTO forward_extremities (room_nid, event_nid)
-     SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM event_edges WHERE prev_event_nid = $2)
-     ON CONFLICT DO NOTHING`,
-    [roomNid, eventNid],
-  );
+export function parseRoomForWrite(row: Record<string, unknown> | undefined): WriteRoomRow | undefined {
+  if (!row) return undefined;
+  return {
+    room_nid: Number(row['room_nid']),
+    version: row['version'] as string,
+    creator: row['creator'] as string,
+    current_snapshot: row['current_snapshot'] === null ? null : Number(row['current_snapshot']),
+    // BIGINT[] arrives as strings (the pool's INT8 parser covers scalars only).
+    extremities: (row['extremities'] as string[]).map(Number),
+  };
 }
 
 export async function markRedacted(db: Queryable, eventNid: number, redactionNid: number): Promise<void> {

@@ -1,0 +1,154 @@
+// On-demand benchmark of the rooms write path and state storage (never part of `npm test`):
+//   npx tsx bench/rooms.ts [--sends N] [--members N] [--changes N] [--async-commit]
+// Starts a throwaway PostgreSQL cluster and an in-process server, then prints numbers.
+// --async-commit runs the cluster with synchronous_commit off (commits do not wait for the WAL
+// flush: a crash may lose the last moments of acknowledged writes, never half of one), to show
+// how much of the cost is the fsync per commit.
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { startTestCluster } from '../spec-tests/support/cluster.js';
+import type { TestClient } from '../spec-tests/support/client.js';
+import { StateStore } from '../src/rooms/state-store.js';
+import * as roomsSql from '../src/rooms/store/rooms.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const SENDS = arg('sends', 2000);
+const MEMBERS = arg('members', 5000);
+const CHANGES = arg('changes', 10000);
+
+const cluster = await startTestCluster();
+process.env['PRAT_TEST_ADMIN_URL'] = cluster.adminUrl;
+if (process.argv.includes('--async-commit')) {
+  const admin = new pg.Client({ connectionString: cluster.adminUrl });
+  await admin.connect();
+  await admin.query('ALTER SYSTEM SET synchronous_commit = off');
+  await admin.query('SELECT pg_reload_conf()');
+  await admin.end();
+}
+console.log(`synchronous_commit: ${process.argv.includes('--async-commit') ? 'off' : 'on'}`);
+const { startTestServer } = await import('../spec-tests/support/server.js');
+const server = await startTestServer({ database: { url: 'postgres://unused', max_connections: 20 } });
+
+const V3 = '/_matrix/client/v3';
+let txn = 0;
+const send = (c: TestClient, roomId: string) =>
+  c.put(`${V3}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/b${++txn}`, { msgtype: 'm.text', body: `message ${txn}` }, { noSchema: true });
+
+async function createRoom(c: TestClient, body: Record<string, unknown> = {}): Promise<string> {
+  const r = await c.post(`${V3}/createRoom`, body);
+  if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+  return r.body.room_id;
+}
+
+function rate(n: number, ms: number): string {
+  return `${n} in ${(ms / 1000).toFixed(2)} s = ${Math.round((n * 1000) / ms)}/s`;
+}
+
+try {
+  const alice = await server.register('benchalice');
+  const clients = [alice];
+  for (let i = 1; i < 10; i++) clients.push(await server.register(`bench${i}`));
+
+  // 1. Sequential sends from one client (each waits for the previous answer).
+  const solo = await createRoom(alice, { preset: 'public_chat' });
+  for (let i = 0; i < 50; i++) await send(alice, solo); // warm-up
+  let t = performance.now();
+  for (let i = 0; i < SENDS; i++) {
+    const r = await send(alice, solo);
+    if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+  }
+  console.log(`sequential sends, 1 client:            ${rate(SENDS, performance.now() - t)}`);
+
+  // 2. 10 clients sending concurrently (each sequentially) into one room.
+  const shared = await createRoom(alice, { preset: 'public_chat' });
+  for (const c of clients.slice(1)) await c.post(`${V3}/rooms/${encodeURIComponent(shared)}/join`);
+  const per = Math.ceil(SENDS / 10);
+  t = performance.now();
+  await Promise.all(
+    clients.map(async (c) => {
+      for (let i = 0; i < per; i++) {
+        const r = await send(c, shared);
+        if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+      }
+    }),
+  );
+  console.log(`concurrent sends, 10 clients, 1 room:  ${rate(per * 10, performance.now() - t)}`);
+
+  // 3. 10 clients, each in its own room.
+  const own = await Promise.all(clients.map((c) => createRoom(c)));
+  t = performance.now();
+  await Promise.all(
+    clients.map(async (c, k) => {
+      for (let i = 0; i < per; i++) {
+        const r = await send(c, own[k]!);
+        if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+      }
+    }),
+  );
+  console.log(`concurrent sends, 10 clients, 10 rooms: ${rate(per * 10, performance.now() - t)}`);
+
+  // 4. A big room: MEMBERS joins, then CHANGES state changes (through the rooms service, the
+  // same persistence path as HTTP, without HTTP's overhead).
+  const rooms = server.hs.services.rooms;
+  const db = server.hs.services.db;
+  const big = await createRoom(alice, { preset: 'public_chat' });
+  const bigNid = (await roomsSql.getRoom(db, big))!.room_nid;
+  const sizeOf = async () =>
+    (await db.query<{ s: number; n: number }>(`SELECT pg_total_relation_size('state_snapshots')::bigint AS s, (SELECT count(*) FROM state_snapshots)::int AS n`)).rows[0]!;
+  const before = await sizeOf();
+  t = performance.now();
+  await Promise.all(
+    Array.from({ length: 20 }, async (_, w) => {
+      for (let i = w; i < MEMBERS; i += 20) await rooms.join(`@member${i}:localhost`, big);
+    }),
+  );
+  console.log(`joins into one room:                   ${rate(MEMBERS, performance.now() - t)}`);
+  t = performance.now();
+  const sender = { userId: alice.userId, deviceId: alice.deviceId };
+  await Promise.all(
+    Array.from({ length: 20 }, async (_, w) => {
+      for (let i = w; i < CHANGES; i += 20) {
+        // Mostly updates of existing keys, some new keys: like topics, widgets, per-user state.
+        await rooms.sendState(sender, big, 'org.example.bench', `k${i % 2000}`, { n: i });
+      }
+    }),
+  );
+  console.log(`state changes in the ${MEMBERS}-member room: ${rate(CHANGES, performance.now() - t)}`);
+  const afterSize = await sizeOf();
+  const stateChanges = MEMBERS + CHANGES;
+  console.log(
+    `state storage: ${afterSize.n - before.n} snapshots, ${((afterSize.s - before.s) / 1024 / 1024).toFixed(1)} MiB for ${stateChanges} state changes = ${Math.round((afterSize.s - before.s) / stateChanges)} bytes per state change (table + indexes + TOAST)`,
+  );
+  const entries = (
+    await db.query<{ n: number; maxdepth: number }>('SELECT sum(cardinality(key_nids))::int AS n, max(depth)::int AS maxdepth FROM state_snapshots WHERE room_nid = $1', [bigNid])
+  ).rows[0]!;
+  console.log(`  entries stored per state change: ${(entries.n / stateChanges).toFixed(1)}, deepest chain: ${entries.maxdepth}`);
+
+  // 5. Full state at random events of the big room, from a cold cache each time.
+  const sample = (
+    await db.query<{ state_after: number }>('SELECT state_after FROM events WHERE room_nid = $1 ORDER BY random() LIMIT 200', [bigNid])
+  ).rows.map((r) => r.state_after);
+  const times: number[] = [];
+  let size = 0;
+  for (const s of sample) {
+    const cold = new StateStore();
+    const t0 = performance.now();
+    size = (await cold.load(db, s)).size;
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const pct = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))]!.toFixed(2);
+  console.log(`full state (as (type,state_key)->event nids) at a random event, cold: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, max ${pct(1)} ms (last: ${size} entries)`);
+
+  // And the full state as client events (what GET /state returns), warm server caches.
+  const t1 = performance.now();
+  const r = await alice.get(`${V3}/rooms/${encodeURIComponent(big)}/state`, { noSchema: true });
+  console.log(`GET /state of the big room: ${r.body.length} events in ${(performance.now() - t1).toFixed(0)} ms`);
+} finally {
+  await server.stop();
+  await cluster.stop();
+}
