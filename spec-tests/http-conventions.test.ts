@@ -119,6 +119,11 @@ describe('HTTP conventions', () => {
         ['PUT', '/_matrix/client/v3/devices/%FF'],
         ['GET', '/_matrix/client/v3/register/available?username=a&username=b'],
         ['GET', '/_matrix/client/v3/register/available?username=%00'],
+        ['GET', '/_matrix/client/v3/profile/%40a%00%3Alocalhost'],
+        ['PUT', '/_matrix/client/v3/profile/%40a%00%3Alocalhost/displayname'],
+        ['GET', '/_matrix/client/v3/devices/%00'],
+        ['DELETE', '/_matrix/client/v3/devices/A%00'],
+        ['GET', '/_matrix/client/v1/register/m.login.registration_token/validity?token=a%00'],
         ['POST', '/_matrix/client/v3/register?kind=guest&kind=user'],
         ['GET', '/_matrix/client/v3/account/whoami?access_token=a&access_token=b'],
         ['GET', '/_matrix/client/v1/register/m.login.registration_token/validity?token=%E0'],
@@ -130,6 +135,69 @@ describe('HTTP conventions', () => {
         assert.ok(r.status >= 400 && r.status < 500, `${method} ${path} -> ${r.status} ${r.text}`);
         assert.equal(typeof r.body?.errcode, 'string', `${method} ${path}`);
       }
+    });
+
+    it('never answers 500 to bodies of odd shapes on any account endpoint', async () => {
+      const bob = await server.register();
+      const uid = encodeURIComponent(bob.userId);
+      const endpoints: [string, string][] = [
+        ['POST', '/_matrix/client/v3/register'],
+        ['POST', '/_matrix/client/v3/register?kind=guest'],
+        ['POST', '/_matrix/client/v3/login'],
+        ['POST', '/_matrix/client/v3/refresh'],
+        ['POST', '/_matrix/client/v3/account/password'],
+        ['POST', '/_matrix/client/v3/delete_devices'],
+        ['PUT', `/_matrix/client/v3/devices/${bob.deviceId}`],
+        ['DELETE', '/_matrix/client/v3/devices/OTHERDEV'],
+        ['PUT', `/_matrix/client/v3/profile/${uid}/displayname`],
+        ['PUT', `/_matrix/client/v3/profile/${uid}/avatar_url`],
+        ['POST', '/_synapse/admin/v1/register'],
+        ['POST', '/_synapse/admin/v1/registration_tokens/new'],
+        // Last: it would end bob's account if a body were (wrongly) accepted.
+        ['POST', '/_matrix/client/v3/account/deactivate'],
+      ];
+      const bodies: unknown[] = [
+        {},
+        { auth: [] },
+        { auth: null },
+        { auth: { type: [] } },
+        { auth: { type: 'm.login.password' } },
+        { auth: { type: 'm.login.password', identifier: [], password: 'x' } },
+        { auth: { type: 'm.login.password', identifier: { type: 'm.id.user', user: {} }, password: 'x' } },
+        { auth: { type: 'm.login.password', identifier: { type: 'm.id.user', user: '@' }, password: 'x' } },
+        { auth: { type: 'm.login.password', user: 7, password: 'x' } },
+        { auth: { type: 'm.login.dummy', session: {} } },
+        { auth: { type: 'm.login.dummy', session: 'no-such-session' } },
+        { auth: { type: 'm.login.registration_token', token: null } },
+        { type: 'm.login.password', identifier: { type: 'm.id.user', user: '@:' }, password: 'x' },
+        { type: 'm.login.password', identifier: 'alice', password: 'x' },
+        { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'x'.repeat(100000) }, password: 'x' },
+        { username: '\u0000', password: '\u0000', nonce: '\u0000', mac: '00' },
+        { username: 'x'.repeat(1000), password: 'x' },
+        { devices: 'all' },
+        { devices: [null] },
+        { new_password: '' },
+        { new_password: 5 },
+        { displayname: { nested: true } },
+        { avatar_url: 'mxc://' },
+        { display_name: null },
+        { refresh_token: 7 },
+        { uses_allowed: -1 },
+        { expiry_time: 'soon' },
+        { device_id: '' },
+        { initial_device_display_name: 'x'.repeat(1000) },
+        { inhibit_login: null },
+      ];
+      for (const [method, path] of endpoints) {
+        for (const body of bodies) {
+          const r = await bob.request(method, path, body, { noSchema: true });
+          assert.ok(r.status < 500, `${method} ${path} ${JSON.stringify(body).slice(0, 80)} -> ${r.status} ${r.text}`);
+          // A JSON answer: an error with its errcode, a UIA 401 with flows, or a success.
+          const shaped = typeof r.body?.errcode === 'string' || Array.isArray(r.body?.flows) || r.status === 200;
+          assert.ok(shaped, `${method} ${path} ${JSON.stringify(body).slice(0, 80)} -> ${r.status} ${r.text}`);
+        }
+      }
+      assert.equal((await bob.get('/_matrix/client/v3/account/whoami')).status, 200, 'no odd body deactivated or logged out bob');
     });
 
     it('answers an unexpected failure with 500 M_UNKNOWN, no internals, and logs it with the request id', async () => {

@@ -54,7 +54,29 @@ function parseJsonObject(raw: Buffer | undefined): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new MatrixError('M_BAD_JSON', 'Content must be a JSON object.');
   }
+  // A NUL can only arrive escaped (JSON forbids raw control characters), so the walk runs only
+  // when the escape appears. PostgreSQL stores no NUL in text or jsonb: refused here, as bad
+  // input, instead of failing as a 500 wherever the string reaches the database.
+  if (raw.includes('\\u0000') && hasNul(value)) throw new MatrixError('M_BAD_JSON', 'Strings may not contain NUL (\\u0000)');
   return value;
+}
+
+function hasNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(hasNul);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([k, v]) => k.includes('\0') || hasNul(v));
+  return false;
+}
+
+/** Path parameters and query values with a NUL: 400, for the same reason as bodies. */
+function checkNoNulInUrl(req: Request): void {
+  for (const v of Object.values(req.params ?? {})) {
+    if (typeof v === 'string' && v.includes('\0')) throw new MatrixError('M_INVALID_PARAM', 'Path parameters may not contain NUL');
+  }
+  for (const v of Object.values(req.query ?? {})) {
+    const values = Array.isArray(v) ? v : [v];
+    if (values.some((x) => typeof x === 'string' && x.includes('\0'))) throw new MatrixError('M_INVALID_PARAM', 'Query parameters may not contain NUL');
+  }
 }
 
 export class RouteTable {
@@ -98,6 +120,7 @@ export class RouteTable {
   private wrap(spec: RouteSpec) {
     const auth = spec.auth ?? 'required';
     return async (req: Request, res: Response): Promise<void> => {
+      checkNoNulInUrl(req);
       if (auth !== 'none') {
         const token = accessTokenOf(req);
         if (token !== undefined) req.requester = await this.deps.authenticate(token, req);
