@@ -22,7 +22,10 @@ export function turnCredentials(secret: string, userId: string, lifetimeSeconds:
   return { username, password };
 }
 
-/** GET /voip/turnServer. `{}` when TURN is not configured: clients then call without it. */
+/**
+ * GET /voip/turnServer. `{}` when TURN is not configured: the spec's schema has no answer for
+ * that case; `{}` is Synapse's, and matrix-js-sdk (Element) reads it as "call without TURN".
+ */
 export function turnServerResponse(turn: PratConfig['turn'], requester: Requester, nowMs = Date.now()): TurnCredentials | Record<string, never> {
   if (turn.uris.length === 0 || !turn.shared_secret) return {};
   if (requester.isGuest && !turn.allow_guests) throw forbidden('Guest users may not use the TURN server');

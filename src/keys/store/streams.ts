@@ -36,7 +36,9 @@ export interface DeviceListChange {
 /** Records changes at one new device-list position (inside the transaction of the change). */
 export async function recordDeviceListChanges(tx: Queryable, changes: DeviceListChange[]): Promise<number> {
   const pos = await advance(tx, 'device_lists');
-  await tx.query(SQL.insertChanges, [pos, changes.map((c) => c.userId), changes.map((c) => c.visibleTo ?? null)]);
+  // One row per (user, audience): readers only ask whether a user changed, not how often.
+  const unique = [...new Map(changes.map((c) => [`${c.userId}\u0000${c.visibleTo ?? ''}`, c])).values()];
+  await tx.query(SQL.insertChanges, [pos, unique.map((c) => c.userId), unique.map((c) => c.visibleTo ?? null)]);
   return pos;
 }
 
