@@ -137,4 +137,26 @@ describe('rooms: one writer per room across processes', () => {
     const depths = await db.query<{ depth: number; n: number }>('SELECT depth, count(*)::int AS n FROM events WHERE room_nid = $1 GROUP BY depth HAVING count(*) > 1', [roomNid]);
     assert.equal(depths.rowCount, 0);
   });
+
+  it('leaves nothing dangling when a createRoom fails half-way (its interned state keys are not reused)', async () => {
+    const alice = await server.register();
+    const failed = await alice.post('/_matrix/client/v3/createRoom', {
+      initial_state: [
+        { type: 'org.example.rolled_back', content: { n: 1 } },
+        // Another user's id as state_key: the auth rules refuse it, so the whole room goes.
+        { type: 'org.example.other', state_key: '@someone:localhost', content: {} },
+      ],
+    });
+    assert.equal(failed.status, 403);
+    const db = server.hs.services.db;
+    assert.equal((await db.query("SELECT 1 FROM state_keys WHERE type = 'org.example.rolled_back'")).rowCount, 0);
+    const ok = await alice.post('/_matrix/client/v3/createRoom', { initial_state: [{ type: 'org.example.rolled_back', content: { n: 2 } }] });
+    assert.equal(ok.status, 200);
+    const dangling = await db.query(
+      'SELECT k FROM state_snapshots, unnest(key_nids) AS k WHERE NOT EXISTS (SELECT 1 FROM state_keys WHERE state_key_nid = k)',
+    );
+    assert.equal(dangling.rowCount, 0);
+    const read = await alice.get(`/_matrix/client/v3/rooms/${encodeURIComponent(ok.body.room_id)}/state/org.example.rolled_back`);
+    assert.deepEqual(read.body, { n: 2 });
+  });
 });

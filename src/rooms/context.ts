@@ -5,9 +5,9 @@ import type { PratConfig } from '../config/schema.js';
 import type { SigningKey } from '../core/signing.js';
 import type { AccountService } from '../accounts/service.js';
 import type { StateLookup } from '../core/auth-rules.js';
-import type { RoomEvent } from '../core/types.js';
+import type { JsonObject, RoomEvent } from '../core/types.js';
 import type { EventLoader } from './events.js';
-import type { RoomQueue } from './queue.js';
+import type { RoomLock, RoomQueue } from './queue.js';
 import type { StateNids, StateStore } from './state-store.js';
 
 export interface RoomDeps {
@@ -20,7 +20,12 @@ export interface RoomDeps {
   queue: RoomQueue;
   state: StateStore;
   events: EventLoader;
+  /** Checks on client-sent events run under the lock before building (send-validators.ts). */
+  sendValidators?: SendValidator[];
 }
+
+/** Refuses (throws) a client event the auth rules would allow but the client API does not. */
+export type SendValidator = (d: RoomDeps, lock: RoomLock, spec: { type: string; sender: string; state_key?: string; content: JsonObject }) => Promise<void>;
 
 /**
  * A synchronous lookup over the given (type, state_key) pairs of a state map, for the core's

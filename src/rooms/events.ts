@@ -23,6 +23,25 @@ export interface StoredEvent {
 export class EventLoader {
   private readonly cache = new Lru<number, StoredEvent>(50_000);
   private readonly nids = new Lru<string, number>(200_000);
+  /**
+   * Events written by a transaction still open, by its connection: read back inside it, they
+   * must not enter the caches, which outlive a rollback.
+   */
+  private readonly uncommitted = new WeakMap<object, Set<number>>();
+
+  /** Called by the room queue around each transaction. */
+  beginTx(tx: Queryable): void {
+    this.uncommitted.set(tx, new Set());
+  }
+
+  endTx(tx: Queryable): void {
+    this.uncommitted.delete(tx);
+  }
+
+  /** Records an event written in the open transaction `tx`. */
+  written(tx: Queryable, nid: number): void {
+    this.uncommitted.get(tx)?.add(nid);
+  }
 
   /**
    * Events by nid (missing ones absent). `fresh` re-reads the rows (redaction status) but
@@ -31,6 +50,7 @@ export class EventLoader {
   async byNids(db: Queryable, nids: Iterable<number>, opts: { fresh?: boolean } = {}): Promise<Map<number, StoredEvent>> {
     const out = new Map<number, StoredEvent>();
     const missing: number[] = [];
+    const pending = this.uncommitted.get(db);
     for (const nid of nids) {
       const hit = opts.fresh ? undefined : this.cache.get(nid);
       if (hit) out.set(nid, hit);
@@ -52,8 +72,10 @@ export class EventLoader {
         replacesNid: row.replaces_nid,
         redactedBy: row.redacted_by,
       };
-      this.cache.set(stored.nid, stored);
-      this.nids.set(stored.event.event_id, stored.nid);
+      if (!pending?.has(stored.nid)) {
+        this.cache.set(stored.nid, stored);
+        this.nids.set(stored.event.event_id, stored.nid);
+      }
       out.set(stored.nid, stored);
     }
     return out;
@@ -72,8 +94,9 @@ export class EventLoader {
       if (hit !== undefined) out.set(id, hit);
       else missing.push(id);
     }
+    const pending = this.uncommitted.get(db);
     for (const [id, nid] of await sql.lookupEventNids(db, missing)) {
-      this.nids.set(id, nid);
+      if (!pending?.has(nid)) this.nids.set(id, nid);
       out.set(id, nid);
     }
     return out;

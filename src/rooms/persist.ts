@@ -107,6 +107,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   }
   const nid = written.event_nid;
   const stream = written.stream_ordering;
+  d.events.written(tx, nid);
 
   const persisted: PersistedEvent = {
     nid,
@@ -118,6 +119,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     stateBefore,
     stateAfter,
     replacesNid,
+    rejectedReason,
   };
   if (rejectedReason !== null) {
     lock.persisted.push(persisted);

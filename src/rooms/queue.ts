@@ -41,6 +41,8 @@ export interface PersistedEvent {
   stateBefore: number | null;
   stateAfter: number | null;
   replacesNid: number | null;
+  /** Set for a remote event the auth rules refused (stored, never in state or timelines). */
+  rejectedReason: string | null;
 }
 
 export type EventsPersistedListener = (events: PersistedEvent[]) => void | Promise<void>;
@@ -111,8 +113,13 @@ export class RoomQueue {
   constructor(
     private readonly db: Database,
     private readonly log: Logger,
-    /** Called with what each committed transaction persisted, before listeners. */
-    private readonly afterCommit: (events: PersistedEvent[]) => void = () => {},
+    private readonly hooks: {
+      /** Around each transaction (caches keep what an open transaction wrote apart). */
+      beginTx?: (tx: Queryable) => void;
+      endTx?: (tx: Queryable, committed: boolean) => void;
+      /** What each committed transaction persisted, before listeners hear of it. */
+      afterCommit?: (events: PersistedEvent[]) => void;
+    } = {},
   ) {}
 
   /**
@@ -174,11 +181,13 @@ export class RoomQueue {
       }
       return lock.persisted;
     });
-    if (persisted.length > 0) {
-      this.afterCommit(persisted);
+    if (persisted.length > 0) this.hooks.afterCommit?.(persisted);
+    // Listeners hear only of accepted events: rejected ones are in no timeline.
+    const accepted = persisted.filter((p) => p.rejectedReason === null);
+    if (accepted.length > 0) {
       for (const listener of this.listeners) {
         try {
-          await listener(persisted);
+          await listener(accepted);
         } catch (err) {
           this.log.error({ err }, 'onEventsPersisted listener failed');
         }
@@ -202,12 +211,15 @@ export class RoomQueue {
     for (let attempt = 1; ; attempt++) {
       const client = await this.db.pool.connect();
       const started = performance.now();
+      let committed = false;
+      this.hooks.beginTx?.(client);
       try {
         const results = (await client.query(
           `BEGIN; SELECT pg_advisory_xact_lock(${ROOM_LOCK_NAMESPACE}, ${key}); ${eventsSql.roomForWriteSql(client.escapeLiteral(roomId))}`,
         )) as unknown as pg.QueryResult[];
         const result = await fn(client, eventsSql.parseRoomForWrite(results[2]!.rows[0]));
         await client.query('COMMIT');
+        committed = true;
         this.log.trace({ tx: 'persist_events', roomId, ms: +(performance.now() - started).toFixed(2) }, 'transaction');
         return result;
       } catch (err) {
@@ -216,6 +228,7 @@ export class RoomQueue {
         if ((code === '40001' || code === '40P01') && attempt < 5) continue;
         throw err;
       } finally {
+        this.hooks.endTx?.(client, committed);
         client.release();
       }
     }

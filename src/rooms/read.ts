@@ -15,6 +15,7 @@ import type { StateNids } from './state-store.js';
 import * as eventsSql from './store/events.js';
 import * as membershipsSql from './store/memberships.js';
 import * as roomsSql from './store/rooms.js';
+import { readEvent } from './relations.js';
 
 export interface Reader {
   userId: string;
@@ -129,37 +130,9 @@ export async function getStateEvent(
   return format === 'event' ? event : event!.content;
 }
 
-/**
- * Whether the reader may see one event (spec "History visibility"): world_readable rooms to
- * anyone; otherwise members joined at the event, invited members when the setting is `invited`
- * or `shared`, and anyone currently joined when it is `shared`.
- */
-async function maySee(d: RoomDeps, db: Queryable, stored: StoredEvent, room: KnownRoom, userId: string): Promise<boolean> {
-  if (stored.event.type === 'm.room.member' && stored.event.state_key === userId) return true;
-  const at = stored.stateBefore === null ? new Map<number, number>() : await d.state.load(db, stored.stateBefore);
-  const visibility = await historyVisibility(d, db, at);
-  if (visibility === 'world_readable') return true;
-  const keyNid = await d.state.keyNid(db, 'm.room.member', userId);
-  const memberNid = keyNid === undefined ? undefined : at.get(keyNid);
-  const memberAt = memberNid === undefined ? undefined : (await d.events.one(db, memberNid))?.event.content['membership'];
-  if (memberAt === 'join') return true;
-  if (memberAt === 'invite' && (visibility === 'invited' || visibility === 'shared')) return true;
-  if (visibility === 'shared') {
-    const now = await membershipsSql.getMembership(db, room.row.room_nid, userId);
-    return now?.membership === 'join';
-  }
-  return false;
-}
-
+/** One event, with history visibility (visibility.ts) and bundled aggregations (relations.ts). */
 export async function getEvent(d: RoomDeps, reader: Reader, roomId: string, eventId: string): Promise<ClientEvent> {
-  const room = await findRoom(d.db, roomId);
-  const stored = room ? (await d.events.byIds(d.db, [eventId], { fresh: true })).get(eventId) : undefined;
-  // Not found, another room's event, rejected, or not visible: one answer for all.
-  if (!room || !stored || stored.roomNid !== room.row.room_nid || stored.rejected !== null || !(await maySee(d, d.db, stored, room, reader.userId))) {
-    throw new MatrixError('M_NOT_FOUND', 'Event not found');
-  }
-  const [event] = await serializeEvents(d, d.db, [stored], room.version, reader);
-  return event!;
+  return readEvent(d, reader, roomId, eventId);
 }
 
 /** Parses the stream position out of a sync token (`s123...` or a bare number). */

@@ -51,6 +51,7 @@ export async function sendMessage(d: RoomDeps, sender: Sender, roomId: string, t
   const txn = txnId !== undefined ? { userId: sender.userId, deviceId: sender.deviceId, scope: `send/${roomId}/${type}`, txnId } : undefined;
   return idempotent(d, roomId, txn, async (lock) => {
     await requireJoined(d, lock, sender.userId);
+    for (const validate of d.sendValidators ?? []) await validate(d, lock, { type, sender: sender.userId, content });
     return sendUnderLock(d, lock, { type, sender: sender.userId, content }, txn);
   });
 }
@@ -62,6 +63,7 @@ export async function sendState(d: RoomDeps, sender: Sender, roomId: string, typ
     // Synapse does: clients re-send state freely, and the room would fill with no-ops.
     const existing = await currentStateEvent(d, lock.tx, lock.room.currentSnapshot!, type, stateKey);
     if (existing && existing.sender === sender.userId && sameContent(existing.content, content)) return existing.event_id;
+    for (const validate of d.sendValidators ?? []) await validate(d, lock, { type, sender: sender.userId, state_key: stateKey, content });
     return sendUnderLock(d, lock, { type, sender: sender.userId, state_key: stateKey, content });
   });
 }

@@ -11,32 +11,28 @@ import type { RoomDeps } from './context.js';
 import { createRoom, type CreateRoomRequest } from './create.js';
 import { EventLoader } from './events.js';
 import * as membership from './membership.js';
-import { RoomQueue, type EventsPersistedListener } from './queue.js';
+import { RoomQueue, type EventsPersistedListener, type PersistedEvent } from './queue.js';
 import * as read from './read.js';
 import * as send from './send.js';
 import { StateStore } from './state-store.js';
+import { SEND_VALIDATORS } from './send-validators.js';
 
 export class RoomService {
   readonly deps: RoomDeps;
 
   constructor(opts: { db: Database; log: Logger; config: PratConfig; signingKey: SigningKey; accounts: AccountService }) {
     const events = new EventLoader();
-    const queue = new RoomQueue(opts.db, opts.log, (persisted) => {
-      for (const p of persisted) {
-        events.remember({
-          nid: p.nid,
-          event: p.event,
-          roomNid: p.roomNid,
-          stream: p.stream,
-          depth: p.depth,
-          stateKeyNid: p.stateKeyNid,
-          rejected: null,
-          stateBefore: p.stateBefore,
-          stateAfter: p.stateAfter,
-          replacesNid: p.replacesNid,
-          redactedBy: null,
-        });
-      }
+    const state = new StateStore();
+    const queue = new RoomQueue(opts.db, opts.log, {
+      beginTx: (tx) => {
+        events.beginTx(tx);
+        state.beginTx(tx);
+      },
+      endTx: (tx, committed) => {
+        events.endTx(tx);
+        state.endTx(tx, committed);
+      },
+      afterCommit: (persisted) => this.remember(persisted),
     });
     this.deps = {
       db: opts.db,
@@ -46,13 +42,33 @@ export class RoomService {
       signingKey: opts.signingKey,
       accounts: opts.accounts,
       queue,
-      state: new StateStore(),
+      state,
       events,
+      sendValidators: SEND_VALIDATORS,
     };
     // Member events carry the profile, so a profile change is a new join in every room; a
     // deactivated user leaves every room.
     opts.accounts.profileListeners.push((userId) => membership.propagateProfile(this.deps, userId));
     opts.accounts.deactivationListeners.push((userId) => membership.leaveAllRooms(this.deps, userId));
+  }
+
+  /** Committed events go straight into the event cache: the next send cites them. */
+  private remember(persisted: PersistedEvent[]): void {
+    for (const p of persisted) {
+      this.deps.events.remember({
+        nid: p.nid,
+        event: p.event,
+        roomNid: p.roomNid,
+        stream: p.stream,
+        depth: p.depth,
+        stateKeyNid: p.stateKeyNid,
+        rejected: p.rejectedReason,
+        stateBefore: p.stateBefore,
+        stateAfter: p.stateAfter,
+        replacesNid: p.replacesNid,
+        redactedBy: null,
+      });
+    }
   }
 
   /** Called after each commit with the events it persisted, in stream order (sync, federation). */

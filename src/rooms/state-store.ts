@@ -63,29 +63,52 @@ export class StateStore {
   private readonly rows = new Lru<number, SnapshotInfo>(1_000_000, (r) => r.keys.length + 16);
   private readonly keyNids = new Map<string, number>();
   private readonly keyPairs = new Map<number, [string, string]>();
+  /**
+   * Pairs interned by a transaction still open, by its connection: they enter the shared
+   * cache only when it commits. (A cached nid whose row was rolled back would be written into
+   * other rooms' snapshots and point at nothing.)
+   */
+  private readonly pendingKeys = new WeakMap<object, Map<string, number>>();
+
+  /** Called by the room queue around each transaction. */
+  beginTx(tx: Queryable): void {
+    this.pendingKeys.set(tx, new Map());
+  }
+
+  endTx(tx: Queryable, committed: boolean): void {
+    const pending = this.pendingKeys.get(tx);
+    this.pendingKeys.delete(tx);
+    if (committed && pending) for (const [joined, nid] of pending) this.rememberKey(joined, nid);
+  }
 
   // ---- (type, state_key) interning ------------------------------------------------------
 
   /** The nid of each pair, interning missing ones (writers only). */
   async internKeys(db: Queryable, pairs: Array<[string, string]>): Promise<number[]> {
-    const missing = pairs.filter(([t, k]) => !this.keyNids.has(`${t}\u0000${k}`));
+    const pending = this.pendingKeys.get(db);
+    const known = (joined: string) => this.keyNids.get(joined) ?? pending?.get(joined);
+    const missing = pairs.filter(([t, k]) => known(`${t}\u0000${k}`) === undefined);
     if (missing.length > 0) {
-      for (const [joined, nid] of await sql.internStateKeys(db, missing)) this.rememberKey(joined, nid);
+      for (const [joined, nid] of await sql.internStateKeys(db, missing)) {
+        if (pending) pending.set(joined, nid);
+        else this.rememberKey(joined, nid);
+      }
     }
-    return pairs.map(([t, k]) => this.keyNids.get(`${t}\u0000${k}`)!);
+    return pairs.map(([t, k]) => known(`${t}\u0000${k}`)!);
   }
 
   /** The nid of a pair if it was ever interned (readers: an unknown pair is in no state). */
   async keyNid(db: Queryable, type: string, stateKey: string): Promise<number | undefined> {
     const joined = `${type}\u0000${stateKey}`;
-    const hit = this.keyNids.get(joined);
+    const hit = this.keyNids.get(joined) ?? this.pendingKeys.get(db)?.get(joined);
     if (hit !== undefined) return hit;
     const res = await db.query<{ state_key_nid: number }>('SELECT state_key_nid FROM state_keys WHERE type = $1 AND state_key = $2', [
       type,
       stateKey,
     ]);
     const nid = res.rows[0]?.state_key_nid;
-    if (nid !== undefined) this.rememberKey(joined, nid);
+    // Inside a transaction the row may be its own uncommitted one: not cached then.
+    if (nid !== undefined && !this.pendingKeys.has(db)) this.rememberKey(joined, nid);
     return nid;
   }
 
@@ -98,7 +121,7 @@ export class StateStore {
       else missing.push(nid);
     }
     for (const r of await sql.stateKeysByNid(db, missing)) {
-      this.rememberKey(`${r.type}\u0000${r.state_key}`, r.state_key_nid);
+      if (!this.pendingKeys.has(db)) this.rememberKey(`${r.type}\u0000${r.state_key}`, r.state_key_nid);
       out.set(r.state_key_nid, [r.type, r.state_key]);
     }
     return out;
