@@ -75,6 +75,8 @@ export class SyncService {
   // ---- sync ------------------------------------------------------------------------------
 
   async sync(userId: string, deviceId: string, params: SyncParams, signal: AbortSignal): Promise<SyncResponse> {
+    // A request arriving while the server stops would race the pool's close; clients retry.
+    if (signal.aborted) throw new MatrixError('M_UNKNOWN', 'The server is shutting down', { status: 503 });
     const filter = await this.resolveFilter(userId, params.filter);
     const since = params.since === undefined ? undefined : parseSyncToken(params.since);
     if (this.d.presence.enabled && params.setPresence !== 'offline') {
