@@ -275,6 +275,22 @@ describe('rooms', () => {
     assert.equal(bigInt.body.errcode, 'M_BAD_JSON');
   });
 
+  it('accepts a canonical alias only when it points to the room (M_BAD_ALIAS otherwise)', async () => {
+    const roomId = await createRoom(alice, { room_alias_name: 'canon' });
+    const other = await createRoom(alice, { room_alias_name: 'elsewhere' });
+    assert.ok(other);
+    const path = `${room(roomId)}/state/m.room.canonical_alias`;
+    const wrong = await alice.put(path, { alias: '#canon:localhost', alt_aliases: ['#elsewhere:localhost'] });
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.body.errcode, 'M_BAD_ALIAS');
+    const unknown = await alice.put(path, { alias: '#nobody:localhost' });
+    assert.equal(unknown.body.errcode, 'M_BAD_ALIAS');
+    const invalid = await alice.put(path, { alias: 'not an alias' });
+    assert.equal(invalid.body.errcode, 'M_INVALID_PARAM');
+    assert.equal((await alice.put(path, { alias: '#canon:localhost', alt_aliases: [] })).status, 200);
+    assert.equal((await alice.put(path, {})).status, 200);
+  });
+
   it('refuses an unknown room version with M_UNSUPPORTED_ROOM_VERSION', async () => {
     const r = await alice.post(`${V3}/createRoom`, { room_version: '999' });
     assert.equal(r.status, 400);

@@ -140,26 +140,58 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   }
   if (room.currentSnapshot !== previousCurrent) await roomsSql.setCurrentSnapshot(tx, room.roomNid, room.currentSnapshot!);
 
-  if (room.currentSnapshot !== null) {
-    const current = await d.state.load(tx, room.currentSnapshot);
-    if (isMember(event) && stateKeyNid !== null && current.get(stateKeyNid) === nid) {
-      const content = event.content;
-      await membershipsSql.upsertMembership(tx, {
-        roomNid: room.roomNid,
-        userId: event.state_key!,
-        membership: String(content['membership']),
-        eventNid: nid,
-        stream,
-        displayname: typeof content['displayname'] === 'string' ? content['displayname'] : null,
-        avatarUrl: typeof content['avatar_url'] === 'string' ? content['avatar_url'] : null,
-      });
-    }
+  if (room.currentSnapshot !== previousCurrent && room.currentSnapshot !== null) {
+    await updateMemberships(d, lock, previousCurrent, room.currentSnapshot, stateBefore === previousCurrent ? { nid, keyNid: stateKeyNid, event } : undefined, stream);
   }
 
   if (event.type === 'm.room.redaction') await applyRedaction(d, lock, event, nid, lookup);
 
   lock.persisted.push(persisted);
   return persisted;
+}
+
+/**
+ * Keeps room_memberships in step with the current state. The usual case is one member event
+ * added on top of the previous current state; after a state resolution any membership may have
+ * changed, so the two states are compared key by key.
+ */
+async function updateMemberships(
+  d: RoomDeps,
+  lock: RoomLock,
+  previous: number | null,
+  next: number,
+  simple: { nid: number; keyNid: number | null; event: RoomEvent } | undefined,
+  stream: number,
+): Promise<void> {
+  const { tx, room } = lock;
+  const after = await d.state.load(tx, next);
+  let changed: number[];
+  if (simple) {
+    const { event, nid, keyNid } = simple;
+    if (!isMember(event) || keyNid === null || after.get(keyNid) !== nid) return;
+    changed = [nid];
+  } else {
+    const before = previous === null ? new Map<number, number>() : await d.state.load(tx, previous);
+    const keys: number[] = [];
+    for (const [k, e] of after) if (before.get(k) !== e) keys.push(k);
+    const pairs = await d.state.keyPairsOf(tx, keys);
+    changed = keys.filter((k) => pairs.get(k)?.[0] === 'm.room.member').map((k) => after.get(k)!);
+  }
+  if (changed.length === 0) return;
+  const events = simple ? new Map([[simple.nid, { event: simple.event }]]) : await d.events.byNids(tx, changed);
+  for (const nid of changed) {
+    const e = events.get(nid)?.event;
+    if (!e || !isMember(e)) continue;
+    await membershipsSql.upsertMembership(tx, {
+      roomNid: room.roomNid,
+      userId: e.state_key!,
+      membership: String(e.content['membership']),
+      eventNid: nid,
+      stream,
+      displayname: typeof e.content['displayname'] === 'string' ? e.content['displayname'] : null,
+      avatarUrl: typeof e.content['avatar_url'] === 'string' ? e.content['avatar_url'] : null,
+    });
+  }
 }
 
 /** The id a redaction redacts: `content.redacts` from v11, the top-level key before. */

@@ -1,6 +1,7 @@
 // Sending events: messages, state, redactions. Each goes through the room queue: build (prev
 // events, auth events, depth, hashes, signature) and persist under the room's lock.
 import { encodeCanonicalJson } from '../core/canonical-json.js';
+import { isValidRoomAlias } from '../core/identifiers.js';
 import { currentPowerLevels, userPowerLevel } from '../core/power-levels.js';
 import type { JsonObject } from '../core/types.js';
 import { MatrixError } from '../http/errors.js';
@@ -66,6 +67,35 @@ export async function sendState(d: RoomDeps, sender: Sender, roomId: string, typ
     for (const validate of d.sendValidators ?? []) await validate(d, lock, { type, sender: sender.userId, state_key: stateKey, content });
     return sendUnderLock(d, lock, { type, sender: sender.userId, state_key: stateKey, content });
   });
+}
+
+/**
+ * m.room.canonical_alias (spec): aliases newly listed must be valid and point to this room;
+ * those already in the current event are not re-checked (they may have been deleted since).
+ * Aliases of other servers cannot be resolved without federation and are refused.
+ */
+async function checkCanonicalAlias(d: RoomDeps, lock: RoomLock, content: JsonObject, previous: JsonObject | undefined): Promise<void> {
+  const listed = (c: JsonObject | undefined): string[] => {
+    if (!c) return [];
+    const out: string[] = [];
+    if (c['alias'] !== undefined && c['alias'] !== null) out.push(c['alias'] as string);
+    if (Array.isArray(c['alt_aliases'])) out.push(...(c['alt_aliases'] as string[]));
+    return out;
+  };
+  if (content['alias'] !== undefined && content['alias'] !== null && typeof content['alias'] !== 'string') {
+    throw new MatrixError('M_INVALID_PARAM', "'alias' must be a string");
+  }
+  if (content['alt_aliases'] !== undefined && (!Array.isArray(content['alt_aliases']) || content['alt_aliases'].some((a) => typeof a !== 'string'))) {
+    throw new MatrixError('M_INVALID_PARAM', "'alt_aliases' must be a list of strings");
+  }
+  const known = new Set(listed(previous).filter((a) => typeof a === 'string'));
+  for (const alias of listed(content)) {
+    if (known.has(alias)) continue;
+    if (!isValidRoomAlias(alias)) throw new MatrixError('M_INVALID_PARAM', `${alias} is not a valid room alias`);
+    if ((await roomsSql.resolveAlias(lock.tx, alias)) !== lock.room.roomId) {
+      throw new MatrixError('M_BAD_ALIAS', `Room alias ${alias} does not point to this room`);
+    }
+  }
 }
 
 function sameContent(a: JsonObject, b: JsonObject): boolean {
