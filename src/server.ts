@@ -33,6 +33,10 @@ import { registerStartupRoutes } from './discovery/startup-routes.js';
 import { RoomService } from './rooms/service.js';
 import { registerRoomRoutes } from './rooms/routes.js';
 import { buildSync, type SyncModule } from './sync/module.js';
+import { MediaService } from './media/service.js';
+import { FilesystemMediaStorage } from './media/storage.js';
+import { UrlPreviewer } from './media/preview.js';
+import { registerMediaAdminRoutes, registerMediaRoutes } from './media/routes.js';
 
 export interface Services {
   config: PratConfig;
@@ -47,6 +51,8 @@ export interface Services {
   toDevice: ToDeviceService;
   openid: OpenIdService;
   rooms: RoomService;
+  media: MediaService;
+  urlPreviewer: UrlPreviewer;
   /** Sync, notifier, typing, receipts, presence, account data, push rules. */
   sync: SyncModule;
   metrics: Registry;
@@ -68,6 +74,7 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
   collectDefaultMetrics({ register: metrics });
   const signingKey = loadOrCreateSigningKey(config.signing_key_path);
   const accounts = new AccountService(db, config, uia, log.child({ component: 'accounts' }));
+  const media = new MediaService(db, new FilesystemMediaStorage(config.media.store_path), config, log.child({ component: 'media' }), shutdown);
   const keys = new KeysService(db, config.server_name, log.child({ component: 'keys' }));
   const toDevice = new ToDeviceService(db, config.server_name, log.child({ component: 'to_device' }));
   const rooms = new RoomService({ db, log: log.child({ component: 'rooms' }), config, signingKey, accounts });
@@ -90,6 +97,8 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
     openid,
     rooms,
     sync: buildSync({ config, db, databaseUrl, log, rooms, keys, toDevice, shutdown }),
+    media,
+    urlPreviewer: new UrlPreviewer(db, media, config, log.child({ component: 'url_preview' })),
     metrics,
     shutdown,
   };
@@ -108,12 +117,16 @@ function mountResources(resources: ListenerResource[], s: Services) {
       registerRoomRoutes(routes, s.rooms);
       s.sync.registerRoutes(routes);
     }
+    if (resources.includes('media')) {
+      registerMediaRoutes(routes, s.media, s.urlPreviewer, s.config, s.log.child({ component: 'media' }));
+    }
     if (resources.includes('federation')) {
       registerKeyRoutes(routes, s.config.server_name, s.signingKey);
       registerOpenIdFederationRoutes(routes, s.openid);
     }
     if (resources.includes('admin')) {
       registerAdminRoutes(routes, s.accounts);
+      registerMediaAdminRoutes(routes, s.media, s.accounts);
     }
     if (resources.includes('metrics')) {
       router.get('/metrics', async (_req, res) => {

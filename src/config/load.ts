@@ -30,7 +30,22 @@ export function defaultConfig(serverName: string): Omit<PratConfig, 'server_name
       },
     ],
     database: { max_connections: 10 },
-    media: { store_path: './media', max_upload_size: 50 * 1024 * 1024, enable_authenticated_media: true },
+    media: {
+      store_path: './media',
+      max_upload_size: 50 * 1024 * 1024,
+      enable_authenticated_media: true,
+      max_pending_uploads: 5,
+      unused_expires_after_ms: 24 * 60 * 60 * 1000,
+      max_image_pixels: 32_000_000,
+      thumbnail_sizes: [
+        { width: 32, height: 32, method: 'crop' },
+        { width: 96, height: 96, method: 'crop' },
+        { width: 320, height: 240, method: 'scale' },
+        { width: 640, height: 480, method: 'scale' },
+        { width: 800, height: 600, method: 'scale' },
+      ],
+      url_preview: { enabled: true, max_page_size: 10 * 1024 * 1024, timeout_ms: 10_000, ip_range_allowlist: [], ip_range_blocklist: [] },
+    },
     registration: { enabled: true, require_token: false, allow_guests: false },
     rate_limits: {
       enabled: true,

@@ -31,6 +31,23 @@ export interface PratConfig {
     store_path: string;
     max_upload_size: number;
     enable_authenticated_media: boolean;
+    /** Created (POST /create) but not yet uploaded media ids a user may hold at once. */
+    max_pending_uploads: number;
+    /** How long an id from POST /create stays usable before it expires unused. */
+    unused_expires_after_ms: number;
+    /** Images with more pixels than this are not thumbnailed (decompression bombs). */
+    max_image_pixels: number;
+    thumbnail_sizes: { width: number; height: number; method: 'crop' | 'scale' }[];
+    url_preview: {
+      enabled: boolean;
+      /** Largest page or image fetched for a preview, in bytes. */
+      max_page_size: number;
+      timeout_ms: number;
+      /** CIDR ranges fetched even though they are private/loopback/link-local (tests, intranets). */
+      ip_range_allowlist: string[];
+      /** CIDR ranges refused in addition to the built-in non-public ranges. */
+      ip_range_blocklist: string[];
+    };
   };
   registration: {
     enabled: boolean;
@@ -168,11 +185,48 @@ export const configSchema: JSONSchemaType<PratConfig> = {
     media: {
       type: 'object',
       additionalProperties: false,
-      required: ['store_path', 'max_upload_size', 'enable_authenticated_media'],
+      required: [
+        'store_path',
+        'max_upload_size',
+        'enable_authenticated_media',
+        'max_pending_uploads',
+        'unused_expires_after_ms',
+        'max_image_pixels',
+        'thumbnail_sizes',
+        'url_preview',
+      ],
       properties: {
         store_path: { type: 'string', minLength: 1 },
         max_upload_size: { type: 'integer', minimum: 1 },
         enable_authenticated_media: { type: 'boolean' },
+        max_pending_uploads: { type: 'integer', minimum: 1 },
+        unused_expires_after_ms: { type: 'integer', minimum: 1000 },
+        max_image_pixels: { type: 'integer', minimum: 1 },
+        thumbnail_sizes: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['width', 'height', 'method'],
+            properties: {
+              width: { type: 'integer', minimum: 1, maximum: 10000 },
+              height: { type: 'integer', minimum: 1, maximum: 10000 },
+              method: { type: 'string', enum: ['crop', 'scale'] },
+            },
+          },
+        },
+        url_preview: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['enabled', 'max_page_size', 'timeout_ms', 'ip_range_allowlist', 'ip_range_blocklist'],
+          properties: {
+            enabled: { type: 'boolean' },
+            max_page_size: { type: 'integer', minimum: 1024 },
+            timeout_ms: { type: 'integer', minimum: 100, maximum: 600000 },
+            ip_range_allowlist: { type: 'array', items: { type: 'string', minLength: 1 } },
+            ip_range_blocklist: { type: 'array', items: { type: 'string', minLength: 1 } },
+          },
+        },
       },
     },
     registration: {

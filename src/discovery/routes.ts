@@ -8,7 +8,7 @@ import { ROOM_VERSIONS } from '../core/room-versions.js';
  * Spec versions whose features Prat really serves. Add a version only when everything it
  * brings works: clients switch behaviour on this list (v1.11 turns on authenticated media).
  */
-export const SUPPORTED_SPEC_VERSIONS = ['r0.0.1', 'r0.1.0', 'r0.2.0', 'r0.3.0', 'r0.4.0', 'r0.5.0', 'r0.6.0', 'r0.6.1', 'v1.1'];
+export const SUPPORTED_SPEC_VERSIONS = ['r0.0.1', 'r0.1.0', 'r0.2.0', 'r0.3.0', 'r0.4.0', 'r0.5.0', 'r0.6.0', 'r0.6.1', 'v1.1', 'v1.11'];
 
 export const UNSTABLE_FEATURES: Record<string, boolean> = {};
 

@@ -1,0 +1,165 @@
+// On-demand benchmark of the media repository: `npx tsx bench/media.ts`.
+//
+// Starts a throwaway PostgreSQL and an in-process homeserver (as the spec tests do), then
+// measures, for a 50 MB file:
+//   - raw disk: write+fsync and read of the same size in the media store's directory, with
+//     1 MiB blocks (what `dd bs=1M conv=fsync` does), as the baseline;
+//   - upload: POST /_matrix/media/v3/upload end to end (HTTP, hashing, temp file, fsync, rename,
+//     database row);
+//   - download: GET /_matrix/client/v1/media/download end to end;
+// and the latency of a thumbnail the first time (decode, resize, encode, store) and cached.
+// The HTTP client (node:http with a keep-alive agent; fetch/undici costs several times more CPU
+// per byte than the server itself) runs in the same process as the server, so its work is
+// counted too.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { createReadStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startTestCluster } from '../spec-tests/support/cluster.js';
+import { testImage } from '../spec-tests/support/media.js';
+
+const MB = 1024 * 1024;
+const SIZE = 50 * MB;
+const RUNS = Number(process.env['RUNS'] ?? 5);
+const THUMB_RUNS = Number(process.env['THUMB_RUNS'] ?? 300);
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+/** One request; resolves with the status and the body length (or body, when asked). */
+function request(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: Buffer; keepBody?: boolean } = {},
+): Promise<{ status: number; length: number; body: Buffer }> {
+  return new Promise((resolveReq, reject) => {
+    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent }, (res) => {
+      let length = 0;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => {
+        length += c.length;
+        if (opts.keepBody) chunks.push(c);
+      });
+      res.on('end', () => resolveReq({ status: res.statusCode ?? 0, length, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))]!;
+}
+const mbps = (bytes: number, ms: number) => bytes / MB / (ms / 1000);
+
+async function rawWrite(path: string, data: Buffer): Promise<number> {
+  const t = performance.now();
+  const fh = await open(path, 'w');
+  for (let off = 0; off < data.length; off += MB) await fh.write(data, off, Math.min(MB, data.length - off));
+  await fh.sync();
+  await fh.close();
+  return performance.now() - t;
+}
+
+async function rawRead(path: string): Promise<number> {
+  const t = performance.now();
+  let n = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: MB })) n += (chunk as Buffer).length;
+  if (n !== SIZE) throw new Error('short read');
+  return performance.now() - t;
+}
+
+const cluster = await startTestCluster();
+process.env['PRAT_TEST_ADMIN_URL'] = cluster.adminUrl;
+const { startTestServer } = await import('../spec-tests/support/server.js');
+const server = await startTestServer({ media: { max_upload_size: 64 * MB } });
+try {
+  const alice = await server.register();
+  const auth = { Authorization: `Bearer ${alice.token}` };
+  const data = randomBytes(SIZE);
+  const storeDir = server.hs.services.config.media.store_path;
+  const rawPath = join(storeDir, 'bench-raw.bin');
+  await open(join(storeDir, '.keep'), 'a').then((f) => f.close()).catch(async () => {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(storeDir, { recursive: true });
+  });
+
+  const rawW: number[] = [];
+  const rawR: number[] = [];
+  const up: number[] = [];
+  const down: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    // Distinct bytes each run, so no upload is a deduplicated repeat of the previous one.
+    data.writeUInt32BE(i, 0);
+    rawW.push(await rawWrite(rawPath, data));
+    rawR.push(await rawRead(rawPath));
+    await rm(rawPath);
+
+    let t = performance.now();
+    const res = await request(`${server.baseUrl}/_matrix/media/v3/upload?filename=bench.bin`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Content-Length': String(SIZE) },
+      body: data,
+      keepBody: true,
+    });
+    up.push(performance.now() - t);
+    if (res.status !== 200) throw new Error(`upload ${res.status} ${res.body.toString()}`);
+    const id = (JSON.parse(res.body.toString()) as { content_uri: string }).content_uri.split('/').pop()!;
+
+    t = performance.now();
+    const dl = await request(`${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${id}`, { headers: auth });
+    down.push(performance.now() - t);
+    if (dl.length !== SIZE) throw new Error(`download returned ${dl.length} bytes`);
+  }
+
+  const jpeg = await testImage(2000, 1500, 'jpeg');
+  const upImg = await request(`${server.baseUrl}/_matrix/media/v3/upload`, {
+    method: 'POST',
+    headers: { ...auth, 'Content-Type': 'image/jpeg', 'Content-Length': String(jpeg.length) },
+    body: jpeg,
+    keepBody: true,
+  });
+  const imgId = (JSON.parse(upImg.body.toString()) as { content_uri: string }).content_uri.split('/').pop()!;
+  const thumbUrl = (q: string) => `${server.baseUrl}/_matrix/client/v1/media/thumbnail/${server.serverName}/${imgId}?${q}`;
+  const timeThumb = async (q: string) => {
+    const t = performance.now();
+    const r = await request(thumbUrl(q), { headers: auth });
+    if (r.status !== 200) throw new Error(`thumbnail ${r.status}`);
+    return performance.now() - t;
+  };
+  const firstScale = await timeThumb('width=320&height=240&method=scale');
+  const firstCrop = await timeThumb('width=96&height=96&method=crop');
+  const cached: number[] = [];
+  for (let i = 0; i < THUMB_RUNS; i++) cached.push(await timeThumb('width=320&height=240&method=scale'));
+  // The floor: an authenticated request that touches no media (token lookup + JSON).
+  const floor: number[] = [];
+  for (let i = 0; i < THUMB_RUNS; i++) {
+    const t = performance.now();
+    await request(`${server.baseUrl}/_matrix/client/v1/media/config`, { headers: auth });
+    floor.push(performance.now() - t);
+  }
+
+  const line = (name: string, ms: number[]) =>
+    `${name.padEnd(34)} ${mbps(SIZE, median(ms)).toFixed(0).padStart(6)} MB/s  (median ${median(ms).toFixed(0)} ms of ${ms.length})`;
+  console.log(`media bench: ${SIZE / MB} MB file, ${RUNS} runs, node ${process.version}`);
+  console.log(line('raw disk write + fsync (1 MiB)', rawW));
+  console.log(line('upload (HTTP, sha256, fsync)', up));
+  console.log(`  upload / raw write: ${(median(up) / median(rawW)).toFixed(2)}x the time`);
+  console.log(line('raw disk read (1 MiB)', rawR));
+  console.log(line('download (HTTP)', down));
+  console.log(`  download / raw read: ${(median(down) / median(rawR)).toFixed(2)}x the time`);
+  console.log(`thumbnail 2000x1500 JPEG, first 320x240 scale: ${firstScale.toFixed(1)} ms; first 96x96 crop: ${firstCrop.toFixed(1)} ms`);
+  console.log(`authenticated /media/config (${THUMB_RUNS} requests, the floor): median ${median(floor).toFixed(2)} ms, p95 ${pct(floor, 95).toFixed(2)} ms`);
+  console.log(
+    `thumbnail cached (${THUMB_RUNS} requests): median ${median(cached).toFixed(2)} ms, p95 ${pct(cached, 95).toFixed(2)} ms, p99 ${pct(cached, 99).toFixed(2)} ms`,
+  );
+} finally {
+  agent.destroy();
+  await server.stop();
+  await cluster.stop();
+}

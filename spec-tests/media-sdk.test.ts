@@ -1,0 +1,85 @@
+// A real client library against the media repository: matrix-js-sdk uploads a picture the way
+// Element does, then fetches it and its thumbnail through the authenticated URLs it builds.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createClient, type MatrixClient } from 'matrix-js-sdk';
+import { startTestServer, type TestServer } from './support/server.js';
+import type { TestClient } from './support/client.js';
+import { dimensions, rawFetch, testImage } from './support/media.js';
+
+describe('matrix-js-sdk media', () => {
+  let server: TestServer;
+  let alice: TestClient;
+  let sdk: MatrixClient;
+  before(async () => {
+    server = await startTestServer();
+    alice = await server.register();
+    sdk = createClient({ baseUrl: server.baseUrl, accessToken: alice.token!, userId: alice.userId, deviceId: alice.deviceId });
+  });
+  after(async () => {
+    sdk.stopClient();
+    await server.stop();
+  });
+
+  it('sees authenticated media support in /versions', async () => {
+    // The SDK switches mxcUrlToHttp to /_matrix/client/v1/media when the server lists v1.11.
+    assert.equal(await sdk.isVersionSupported('v1.11'), true);
+  });
+
+  it('uploads an image and reads it back, with a thumbnail, through authenticated media', async () => {
+    const png = await testImage(640, 480, 'png');
+    const progress: number[] = [];
+    const { content_uri } = await sdk.uploadContent(new Blob([png], { type: 'image/png' }), {
+      name: 'cat picture.png',
+      progressHandler: (p) => progress.push(p.loaded),
+    });
+    assert.match(content_uri, new RegExp(`^mxc://${server.serverName}/[A-Za-z0-9_-]+$`));
+
+    const cfg = await sdk.getMediaConfig();
+    assert.ok(cfg['m.upload.size']! >= png.length);
+
+    const url = sdk.mxcUrlToHttp(content_uri, undefined, undefined, undefined, false, true, true)!;
+    assert.ok(url.startsWith(`${server.baseUrl}/_matrix/client/v1/media/download/`), url);
+    const unauthenticated = await rawFetch(url);
+    assert.equal(unauthenticated.status, 401);
+    const d = await rawFetch(url, { token: alice.token });
+    assert.equal(d.status, 200);
+    assert.ok(d.bytes.equals(png));
+    assert.equal(d.headers.get('content-type'), 'image/png');
+    assert.equal(d.headers.get('content-disposition'), 'inline; filename="cat picture.png"');
+
+    const thumbUrl = sdk.mxcUrlToHttp(content_uri, 96, 96, 'crop', false, true, true)!;
+    assert.match(thumbUrl, /\/_matrix\/client\/v1\/media\/thumbnail\//);
+    const t = await rawFetch(thumbUrl, { token: alice.token });
+    assert.equal(t.status, 200);
+    const dims = await dimensions(t.bytes);
+    assert.deepEqual([dims.width, dims.height], [96, 96]);
+
+    // What the client then sends in a room (rooms are another issue): an m.image whose URLs
+    // and info all resolve on this server.
+    const content = {
+      msgtype: 'm.image',
+      body: 'cat picture.png',
+      url: content_uri,
+      info: { mimetype: 'image/png', size: png.length, w: 640, h: 480 },
+    };
+    const check = await rawFetch(sdk.mxcUrlToHttp(content.url, undefined, undefined, undefined, false, true, true)!, { token: alice.token });
+    assert.equal(Number(check.headers.get('content-length')), content.info.size);
+  });
+
+  it('surfaces the server limit as an SDK error', async () => {
+    const small = await startTestServer({ media: { max_upload_size: 1024 } });
+    try {
+      const bob = await small.register();
+      const client = createClient({ baseUrl: small.baseUrl, accessToken: bob.token!, userId: bob.userId });
+      await assert.rejects(client.uploadContent(new Blob([new Uint8Array(4096)]), { name: 'big.bin' }), (err: { errcode?: string; httpStatus?: number }) => {
+        assert.equal(err.httpStatus, 413);
+        assert.equal(err.errcode, 'M_TOO_LARGE');
+        return true;
+      });
+      client.stopClient();
+    } finally {
+      await small.stop();
+    }
+  });
+});
