@@ -78,6 +78,10 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
         if (fullStateText !== undefined && fullStateText !== 'true' && fullStateText !== 'false') {
           throw new MatrixError('M_INVALID_PARAM', "'full_state' must be true or false");
         }
+        const stateAfterText = q(req, 'use_state_after');
+        if (stateAfterText !== undefined && stateAfterText !== 'true' && stateAfterText !== 'false') {
+          throw new MatrixError('M_INVALID_PARAM', "'use_state_after' must be true or false");
+        }
         const setPresenceText = q(req, 'set_presence');
         const since = q(req, 'since');
         const filter = q(req, 'filter');
@@ -92,6 +96,7 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
             ...(filter !== undefined ? { filter } : {}),
             timeoutMs,
             fullState: fullStateText === 'true',
+            useStateAfter: stateAfterText === 'true',
             ...(setPresenceText !== undefined ? { setPresence: parsePresenceState(setPresenceText) } : {}),
           },
           AbortSignal.any([gone.signal, d.shutdown]),

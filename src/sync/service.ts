@@ -21,6 +21,7 @@ export interface SyncParams {
   timeoutMs: number;
   filter?: string;
   fullState: boolean;
+  useStateAfter?: boolean;
   setPresence?: PresenceState;
 }
 
@@ -90,7 +91,7 @@ export class SyncService {
     const deadline = Date.now() + Math.min(Math.max(params.timeoutMs, 0), MAX_SYNC_TIMEOUT_MS);
     for (;;) {
       const seq = this.d.notifier.seq;
-      const { res, rooms } = await inSnapshot(this.d.db, (tx) => this.once(tx, userId, deviceId, filter, since, params.fullState));
+      const { res, rooms } = await inSnapshot(this.d.db, (tx) => this.once(tx, userId, deviceId, filter, since, params.fullState, params.useStateAfter === true));
       if (!since || params.fullState || hasContent(res) || signal.aborted) return res;
       const left = deadline - Date.now();
       if (left <= 0) return res;
@@ -106,6 +107,7 @@ export class SyncService {
     filter: Filter,
     since: SyncToken | undefined,
     fullState: boolean,
+    useStateAfter: boolean,
   ): Promise<{ res: SyncResponse; rooms: string[] }> {
     const to = emptyToken();
     for (const p of this.d.providers) to[p.name] = await p.latest(tx);
@@ -115,6 +117,7 @@ export class SyncService {
       deviceId,
       filter,
       fullState,
+      useStateAfter,
       since,
       to,
       res: emptyResponse(),

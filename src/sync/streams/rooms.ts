@@ -119,7 +119,7 @@ export class RoomsStream implements StreamProvider {
       const kept = rows.slice(Math.max(0, rows.length - limit));
       const events = kept.map((r) => loaded.get(r.event_nid)).filter((e): e is StoredEvent => e !== undefined);
       prepared.push({ plan, events, limited, version });
-      if (!plan.full && limited && since !== undefined) needSinceState.push({ roomNid: plan.m.room_nid, pos: since });
+      if (!plan.full && (limited || (ctx.useStateAfter && events.length > 0)) && since !== undefined) needSinceState.push({ roomNid: plan.m.room_nid, pos: since });
     }
     const sinceEvents = await sql.lastEventsAt(tx, needSinceState);
     // Rooms with an empty timeline: their state is the state at `to` (or at the leave).
@@ -146,38 +146,51 @@ export class RoomsStream implements StreamProvider {
           !(ctx.ignored.has(e.event.sender) && e.event.state_key === undefined) &&
           roomEventAllowed(ctx.filter.room?.timeline, { type: e.event.type, sender: e.event.sender, room_id: roomId, content: e.event.content }),
       );
-      // The state at the start of the timeline (full), or what changed since `since` (cut).
+      // Without use_state_after: the state at the start of the timeline (full), or what changed
+      // between `since` and that start (cut timeline). With it: the state at the end of the
+      // timeline (full), or everything that changed since `since` up to that end.
       let stateNids: number[] = [];
       const startSnapshot = events.length > 0 ? events[0]!.stateBefore : undefined;
-      if (plan.full) {
-        let snapshot = startSnapshot;
+      const endSnapshot = events.length > 0 ? events.at(-1)!.stateAfter : undefined;
+      const fullAt = async (snapshot: number | null | undefined) => {
         if (events.length === 0) {
           const last = lastAt.get(plan.m.room_nid);
           snapshot = last === undefined ? null : ((await this.d.events.one(tx, last))?.stateAfter ?? null);
         }
-        if (snapshot != null) stateNids = [...(await this.d.state.load(tx, snapshot)).values()];
-      } else if (limited && startSnapshot != null) {
+        return snapshot != null ? [...(await this.d.state.load(tx, snapshot)).values()] : [];
+      };
+      const deltaFromSince = async (to: number) => {
         const sinceNid = sinceEvents.get(plan.m.room_nid);
         const sinceSnap = sinceNid === undefined ? null : ((await this.d.events.one(tx, sinceNid))?.stateAfter ?? null);
         const before: StateNids = sinceSnap == null ? new Map() : await this.d.state.load(tx, sinceSnap);
-        const start = await this.d.state.load(tx, startSnapshot);
-        for (const [k, v] of start) if (before.get(k) !== v) stateNids.push(v);
-      }
-      const stateEvents = await this.filterState(ctx, stateNids, roomId, timeline);
-      const section = {
-        timeline: {
-          events: await shape(timeline, version),
-          limited,
-          prev_batch: this.prevBatch(ctx, events.length > 0 ? (events[0]!.stream ?? 1) - 1 : plan.to),
-        },
-        state: { events: await shape(stateEvents, version) },
+        const out: number[] = [];
+        for (const [k, v] of await this.d.state.load(tx, to)) if (before.get(k) !== v) out.push(v);
+        return out;
       };
+      if (ctx.useStateAfter) {
+        if (plan.full) stateNids = await fullAt(endSnapshot);
+        else if (endSnapshot != null) stateNids = await deltaFromSince(endSnapshot);
+      } else if (plan.full) {
+        stateNids = await fullAt(startSnapshot);
+      } else if (limited && startSnapshot != null) {
+        stateNids = await deltaFromSince(startSnapshot);
+      }
+      // Lazy-loaded members: for state_after the timeline's own member events count as sent.
+      const stateEvents = await this.filterState(ctx, stateNids, roomId, timeline);
+      const stateJson = { events: await shape(stateEvents, version) };
+      const timelineJson = {
+        events: await shape(timeline, version),
+        limited,
+        prev_batch: this.prevBatch(ctx, events.length > 0 ? (events[0]!.stream ?? 1) - 1 : plan.to),
+      };
+      const section = { timeline: timelineJson, ...(ctx.useStateAfter ? { state_after: stateJson } : { state: stateJson }) };
       const memberChange = stateEvents.some((e) => e.event.type === 'm.room.member') || timeline.some((e) => e.event.type === 'm.room.member');
       if (plan.section === 'join') {
-        if (!plan.full && section.timeline.events.length === 0 && section.state.events.length === 0) continue;
+        if (!plan.full && timelineJson.events.length === 0 && stateJson.events.length === 0) continue;
         const j = joinedRoom(ctx, roomId);
-        j.timeline = section.timeline;
-        j.state = section.state;
+        j.timeline = timelineJson;
+        if (ctx.useStateAfter) j.state_after = stateJson;
+        else j.state = stateJson;
         if (plan.full || memberChange) summaryRooms.push(plan.m.room_nid);
       } else {
         ctx.res.rooms.leave[roomId] = { ...section, account_data: { events: [] } };

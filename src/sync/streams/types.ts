@@ -7,7 +7,9 @@ import type { StreamName, SyncToken } from '../token.js';
 
 export interface JoinedRoomSection {
   timeline: { events: unknown[]; limited: boolean; prev_batch?: string };
-  state: { events: unknown[] };
+  state?: { events: unknown[] };
+  /** Instead of `state` when the client asked for use_state_after (state at the timeline's end). */
+  state_after?: { events: unknown[] };
   ephemeral: { events: unknown[] };
   account_data: { events: unknown[] };
   unread_notifications?: { notification_count: number; highlight_count: number };
@@ -20,7 +22,10 @@ export interface SyncResponse {
   rooms: {
     join: Record<string, JoinedRoomSection>;
     invite: Record<string, { invite_state: { events: unknown[] } }>;
-    leave: Record<string, { timeline: { events: unknown[]; limited: boolean; prev_batch?: string }; state: { events: unknown[] }; account_data: { events: unknown[] } }>;
+    leave: Record<
+      string,
+      { timeline: { events: unknown[]; limited: boolean; prev_batch?: string }; state?: { events: unknown[] }; state_after?: { events: unknown[] }; account_data: { events: unknown[] } }
+    >;
     knock: Record<string, { knock_state: { events: unknown[] } }>;
   };
   presence: { events: unknown[] };
@@ -38,6 +43,8 @@ export interface SyncContext {
   deviceId: string;
   filter: Filter;
   fullState: boolean;
+  /** use_state_after: send state_after (state at the end of the timeline) instead of state. */
+  useStateAfter: boolean;
   since: SyncToken | undefined;
   /** Positions of the snapshot (what next_batch will say, before merging with since). */
   to: SyncToken;
@@ -76,7 +83,7 @@ export function emptyResponse(): SyncResponse {
 export function joinedRoom(ctx: SyncContext, roomId: string): JoinedRoomSection {
   let r = ctx.res.rooms.join[roomId];
   if (!r) {
-    r = { timeline: { events: [], limited: false }, state: { events: [] }, ephemeral: { events: [] }, account_data: { events: [] }, summary: {} };
+    r = { timeline: { events: [], limited: false }, ...(ctx.useStateAfter ? { state_after: { events: [] } } : { state: { events: [] } }), ephemeral: { events: [] }, account_data: { events: [] }, summary: {} };
     ctx.res.rooms.join[roomId] = r;
   }
   return r;
