@@ -32,6 +32,9 @@ import { registerVoipRoutes } from './voip/routes.js';
 import { registerStartupRoutes } from './discovery/startup-routes.js';
 import { RoomService } from './rooms/service.js';
 import { registerRoomRoutes } from './rooms/routes.js';
+import { registerHistoryRoutes } from './rooms/routes-history.js';
+import { registerDirectoryRoutes } from './rooms/directory/routes.js';
+import { registerReportAdminRoutes, registerRoomFeatureRoutes } from './rooms/routes-features.js';
 import { buildSync, type SyncModule } from './sync/module.js';
 import { MediaService } from './media/service.js';
 import { FilesystemMediaStorage } from './media/storage.js';
@@ -115,6 +118,9 @@ function mountResources(resources: ListenerResource[], s: Services) {
       registerVoipRoutes(routes, s.config);
       registerStartupRoutes(routes);
       registerRoomRoutes(routes, s.rooms);
+      registerHistoryRoutes(routes, s.rooms);
+      registerDirectoryRoutes(routes, s.rooms);
+      registerRoomFeatureRoutes(routes, s.rooms);
       s.sync.registerRoutes(routes);
     }
     if (resources.includes('media')) {
@@ -126,6 +132,7 @@ function mountResources(resources: ListenerResource[], s: Services) {
     }
     if (resources.includes('admin')) {
       registerAdminRoutes(routes, s.accounts);
+      registerReportAdminRoutes(routes, s.rooms, s.accounts);
       registerMediaAdminRoutes(routes, s.media, s.accounts);
     }
     if (resources.includes('metrics')) {

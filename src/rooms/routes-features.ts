@@ -1,0 +1,96 @@
+// Client API endpoints of room upgrades, spaces (hierarchy), room summaries and reports, and
+// the admin listing of reports. Thin: validate, call the module once.
+import type { Request } from 'express';
+import type { AccountService } from '../accounts/service.js';
+import { requireAdmin } from '../admin/routes.js';
+import { MatrixError } from '../http/errors.js';
+import type { RouteTable } from '../http/routes.js';
+import { requester } from '../http/types.js';
+import { compileBody } from '../http/validate.js';
+import { getHierarchy, getRoomSummary } from './hierarchy.js';
+import { listReports, reportEvent, reportRoom, type ReportBody } from './reports.js';
+import type { RoomService } from './service.js';
+import { upgradeRoom } from './upgrade.js';
+
+const upgradeBody = compileBody<{ new_version: string; additional_creators?: string[] }>(
+  {
+    type: 'object',
+    required: ['new_version'],
+    properties: { new_version: { type: 'string', minLength: 1 }, additional_creators: { type: 'array', items: { type: 'string' }, maxItems: 100 } },
+  },
+  { missingErrcode: 'M_MISSING_PARAM' },
+);
+const reportBody = compileBody<ReportBody>({
+  type: 'object',
+  properties: { reason: { type: 'string', maxLength: 10000 }, score: { type: 'integer', minimum: -100, maximum: 0 } },
+});
+
+function param(req: Request, name: string): string {
+  const v = req.params[name];
+  return typeof v === 'string' ? v : '';
+}
+
+function roomIdParam(req: Request): string {
+  const roomId = param(req, 'roomId');
+  if (!roomId.startsWith('!')) throw new MatrixError('M_INVALID_PARAM', `${JSON.stringify(roomId)} is not a room id`);
+  return roomId;
+}
+
+function queryOf<K extends string>(req: Request, names: readonly K[]): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {};
+  for (const n of names) {
+    const v = req.query[n];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw new MatrixError('M_INVALID_PARAM', `'${n}' must be given once`);
+    out[n] = v;
+  }
+  return out;
+}
+
+export function registerRoomFeatureRoutes(routes: RouteTable, rooms: RoomService): void {
+  const d = rooms.deps;
+  routes.client('/rooms/:roomId/upgrade', {
+    POST: { body: upgradeBody, handler: (req) => upgradeRoom(d, requester(req), roomIdParam(req), req.body as { new_version: string; additional_creators?: string[] }) },
+  });
+  routes.clientV1('/rooms/:roomId/hierarchy', {
+    GET: {
+      handler: (req) => getHierarchy(d, requester(req).userId, roomIdParam(req), queryOf(req, ['from', 'limit', 'max_depth', 'suggested_only'] as const)),
+    },
+  });
+  // The stable path (spec v1.15) and the unstable ones clients used before (MSC3266).
+  const summary = {
+    GET: { auth: 'optional' as const, guests: true, handler: (req: Request) => getRoomSummary(d, req.requester?.userId ?? null, param(req, 'roomIdOrAlias')) },
+  };
+  routes.clientV1('/room_summary/:roomIdOrAlias', summary);
+  routes.add('/_matrix/client/unstable/im.nheko.summary/summary/:roomIdOrAlias', summary);
+  routes.add('/_matrix/client/unstable/im.nheko.summary/rooms/:roomIdOrAlias/summary', summary);
+  routes.client('/rooms/:roomId/report/:eventId', {
+    POST: {
+      body: reportBody,
+      handler: async (req) => {
+        await reportEvent(d, requester(req), roomIdParam(req), param(req, 'eventId'), req.body as ReportBody);
+        return {};
+      },
+    },
+  });
+  routes.client('/rooms/:roomId/report', {
+    POST: {
+      body: reportBody,
+      handler: async (req) => {
+        await reportRoom(d, requester(req), roomIdParam(req), req.body as ReportBody);
+        return {};
+      },
+    },
+  });
+}
+
+export function registerReportAdminRoutes(routes: RouteTable, rooms: RoomService, accounts: AccountService): void {
+  routes.add('/_synapse/admin/v1/event_reports', {
+    GET: {
+      handler: async (req) => {
+        await requireAdmin(accounts, requester(req).userId);
+        return listReports(rooms.deps, queryOf(req, ['from', 'limit', 'dir', 'user_id', 'room_id'] as const));
+      },
+    },
+  });
+}
