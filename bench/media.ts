@@ -3,7 +3,8 @@
 // Starts a throwaway PostgreSQL and an in-process homeserver (as the spec tests do), then
 // measures, for a 50 MB file:
 //   - raw disk: write+fsync and read of the same size in the media store's directory, with
-//     1 MiB blocks (what `dd bs=1M conv=fsync` does), as the baseline;
+//     1 MiB blocks, from Node and with dd itself (`dd bs=1M conv=fsync` to write; `dd bs=1M
+//     iflag=direct` to read from the disk rather than the page cache), as the baselines;
 //   - upload: POST /_matrix/media/v3/upload end to end (HTTP, hashing, temp file, fsync, rename,
 //     database row);
 //   - download: GET /_matrix/client/v1/media/download end to end;
@@ -11,8 +12,10 @@
 // The HTTP client (node:http with a keep-alive agent; fetch/undici costs several times more CPU
 // per byte than the server itself) runs in the same process as the server, so its work is
 // counted too.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { promisify } from 'node:util';
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -74,6 +77,17 @@ async function rawRead(path: string): Promise<number> {
   return performance.now() - t;
 }
 
+/** Runs dd and returns the time it reports itself (no process start-up counted). */
+async function dd(args: string[]): Promise<number | undefined> {
+  try {
+    const { stderr } = await promisify(execFile)('dd', args);
+    const m = /copied, ([0-9.]+) s/.exec(stderr);
+    return m ? Number(m[1]) * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const cluster = await startTestCluster();
 process.env['PRAT_TEST_ADMIN_URL'] = cluster.adminUrl;
 const { startTestServer } = await import('../spec-tests/support/server.js');
@@ -91,6 +105,9 @@ try {
 
   const rawW: number[] = [];
   const rawR: number[] = [];
+  const ddW: number[] = [];
+  const ddR: number[] = [];
+  const srcPath = join(storeDir, 'bench-src.bin');
   const up: number[] = [];
   const down: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -99,6 +116,15 @@ try {
     rawW.push(await rawWrite(rawPath, data));
     rawR.push(await rawRead(rawPath));
     await rm(rawPath);
+    const fh = await open(srcPath, 'w');
+    await fh.write(data);
+    await fh.close();
+    const w = await dd([`if=${srcPath}`, `of=${rawPath}`, 'bs=1M', 'conv=fsync']);
+    const r = await dd([`if=${rawPath}`, 'of=/dev/null', 'bs=1M', 'iflag=direct']);
+    if (w !== undefined) ddW.push(w);
+    if (r !== undefined) ddR.push(r);
+    await rm(rawPath, { force: true });
+    await rm(srcPath, { force: true });
 
     let t = performance.now();
     const res = await request(`${server.baseUrl}/_matrix/media/v3/upload?filename=bench.bin`, {
@@ -145,14 +171,17 @@ try {
   }
 
   const line = (name: string, ms: number[]) =>
-    `${name.padEnd(34)} ${mbps(SIZE, median(ms)).toFixed(0).padStart(6)} MB/s  (median ${median(ms).toFixed(0)} ms of ${ms.length})`;
-  console.log(`media bench: ${SIZE / MB} MB file, ${RUNS} runs, node ${process.version}`);
-  console.log(line('raw disk write + fsync (1 MiB)', rawW));
+    `${name.padEnd(38)} ${mbps(SIZE, median(ms)).toFixed(0).padStart(6)} MB/s  (median ${median(ms).toFixed(0)} ms of ${ms.length})`;
+  const { loadavg, cpus } = await import('node:os');
+  console.log(`media bench: ${SIZE / MB} MB file, ${RUNS} runs, node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)}`);
+  console.log(line('raw write + fsync (node, 1 MiB)', rawW));
+  if (ddW.length > 0) console.log(line('raw write (dd bs=1M conv=fsync)', ddW));
   console.log(line('upload (HTTP, sha256, fsync)', up));
-  console.log(`  upload / raw write: ${(median(up) / median(rawW)).toFixed(2)}x the time`);
-  console.log(line('raw disk read (1 MiB)', rawR));
+  console.log(`  upload / raw write: ${(median(up) / median(rawW)).toFixed(2)}x the time (node)` + (ddW.length > 0 ? `, ${(median(up) / median(ddW)).toFixed(2)}x (dd)` : ''));
+  console.log(line('raw read, page cache (node, 1 MiB)', rawR));
+  if (ddR.length > 0) console.log(line('raw read from disk (dd iflag=direct)', ddR));
   console.log(line('download (HTTP)', down));
-  console.log(`  download / raw read: ${(median(down) / median(rawR)).toFixed(2)}x the time`);
+  console.log(`  download / raw read: ${(median(down) / median(rawR)).toFixed(2)}x the time (page cache)` + (ddR.length > 0 ? `, ${(median(down) / median(ddR)).toFixed(2)}x (disk, dd)` : ''));
   console.log(`thumbnail 2000x1500 JPEG, first 320x240 scale: ${firstScale.toFixed(1)} ms; first 96x96 crop: ${firstCrop.toFixed(1)} ms`);
   console.log(`authenticated /media/config (${THUMB_RUNS} requests, the floor): median ${median(floor).toFixed(2)} ms, p95 ${pct(floor, 95).toFixed(2)} ms`);
   console.log(

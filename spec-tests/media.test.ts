@@ -2,6 +2,8 @@
 // validation, deduplicated storage, admin quarantine and delete, legacy endpoints.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
 import { crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -251,6 +253,23 @@ describe('media repository', () => {
       // The server stopped reading well before the client's 23 MB.
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(tmpFiles(server), []);
+    });
+    it('drops the bytes of an upload the client abandons halfway', async () => {
+      const before = storedBlobs(server).length;
+      const sock = net.connect(Number(new URL(server.baseUrl).port), '127.0.0.1');
+      await once(sock, 'connect');
+      sock.write(
+        `POST /_matrix/media/v3/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${alice.token}\r\n` +
+          'Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n',
+      );
+      sock.write(randomBytes(100_000));
+      await new Promise((r) => setTimeout(r, 200));
+      sock.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(tmpFiles(server), []);
+      assert.equal(storedBlobs(server).length, before);
+      // And the server carries on.
+      assert.equal((await upload(server, alice, Buffer.from('after'))).status, 200);
     });
   });
 
