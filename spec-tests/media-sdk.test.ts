@@ -1,5 +1,6 @@
 // A real client library against the media repository: matrix-js-sdk uploads a picture the way
-// Element does, then fetches it and its thumbnail through the authenticated URLs it builds.
+// Element does, fetches it and its thumbnail through the authenticated URLs it builds, and
+// sends it in a room as an m.image event that another user follows back to the bytes.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient, type MatrixClient } from 'matrix-js-sdk';
@@ -26,7 +27,7 @@ describe('matrix-js-sdk media', () => {
     assert.equal(await sdk.isVersionSupported('v1.11'), true);
   });
 
-  it('uploads an image and reads it back, with a thumbnail, through authenticated media', async () => {
+  it('uploads an image, reads it back with a thumbnail, and sends it as m.image', async () => {
     const png = await testImage(640, 480, 'png');
     const progress: number[] = [];
     const { content_uri } = await sdk.uploadContent(new Blob([png], { type: 'image/png' }), {
@@ -55,16 +56,32 @@ describe('matrix-js-sdk media', () => {
     const dims = await dimensions(t.bytes);
     assert.deepEqual([dims.width, dims.height], [96, 96]);
 
-    // What the client then sends in a room (rooms are another issue): an m.image whose URLs
-    // and info all resolve on this server.
+    // Then it sends the m.image event, as Element does, and another user finds the picture
+    // through the event and downloads it.
+    const bob = await server.register();
+    const { room_id: roomId } = await sdk.createRoom({ preset: 'public_chat' as never, name: 'pictures' });
+    const thumb = await testImage(96, 72, 'jpeg');
+    const { content_uri: thumbUri } = await sdk.uploadContent(new Blob([thumb], { type: 'image/jpeg' }), { name: 'thumbnail.jpg' });
     const content = {
       msgtype: 'm.image',
       body: 'cat picture.png',
       url: content_uri,
-      info: { mimetype: 'image/png', size: png.length, w: 640, h: 480 },
+      info: { mimetype: 'image/png', size: png.length, w: 640, h: 480, thumbnail_url: thumbUri, thumbnail_info: { mimetype: 'image/jpeg', size: thumb.length, w: 96, h: 72 } },
     };
-    const check = await rawFetch(sdk.mxcUrlToHttp(content.url, undefined, undefined, undefined, false, true, true)!, { token: alice.token });
-    assert.equal(Number(check.headers.get('content-length')), content.info.size);
+    const { event_id } = await sdk.sendEvent(roomId, 'm.room.message' as never, content as never);
+    assert.equal((await bob.post(`/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, {})).status, 200);
+    const history = await bob.get(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=20`);
+    assert.equal(history.status, 200);
+    const event = history.body.chunk.find((e: { event_id: string }) => e.event_id === event_id);
+    assert.ok(event, 'the m.image event is in the room history');
+    assert.equal(event.content.msgtype, 'm.image');
+    const viaEvent = await rawFetch(sdk.mxcUrlToHttp(event.content.url, undefined, undefined, undefined, false, true, true)!, { token: bob.token });
+    assert.ok(viaEvent.bytes.equals(png));
+    assert.equal(viaEvent.bytes.length, event.content.info.size);
+    const thumbViaEvent = await rawFetch(sdk.mxcUrlToHttp(event.content.info.thumbnail_url, undefined, undefined, undefined, false, true, true)!, {
+      token: bob.token,
+    });
+    assert.ok(thumbViaEvent.bytes.equals(thumb));
   });
 
   it('surfaces the server limit as an SDK error', async () => {

@@ -2,7 +2,7 @@
 // backend can be added later without touching them. Blobs are addressed by their sha256: the
 // same file uploaded twice is stored once.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -37,6 +37,8 @@ export interface MediaStorage {
 }
 
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Temp files older than this are leftovers of a crash (an upload is never this slow). */
+const TMP_MAX_AGE_MS = 6 * 60 * 60 * 1000;
 
 /** Writes every chunk, looping on short writes. */
 async function writeAll(fh: FileHandle, chunks: Buffer[]): Promise<void> {
@@ -63,6 +65,7 @@ export class FilesystemMediaStorage implements MediaStorage {
   private readonly tmpDir: string;
   private readonly contentDir: string;
   private readonly madeDirs = new Set<string>();
+  private swept = false;
 
   constructor(root: string) {
     this.tmpDir = join(root, 'tmp');
@@ -83,6 +86,10 @@ export class FilesystemMediaStorage implements MediaStorage {
 
   async stage(source: Readable, maxBytes: number): Promise<StagedBlob> {
     await this.ensureDir(this.tmpDir);
+    if (!this.swept) {
+      this.swept = true;
+      await this.sweepTmp();
+    }
     const tmp = join(this.tmpDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
@@ -148,6 +155,24 @@ export class FilesystemMediaStorage implements MediaStorage {
         await rm(tmp, { force: true });
       },
     };
+  }
+
+  /**
+   * Removes temp files a crashed process left behind. Only old ones: another process sharing
+   * the store may be writing a young one right now.
+   */
+  async sweepTmp(olderThanMs = TMP_MAX_AGE_MS): Promise<number> {
+    let removed = 0;
+    const cutoff = Date.now() - olderThanMs;
+    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
+      const path = join(this.tmpDir, name);
+      const st = await stat(path).catch(() => undefined);
+      if (st?.isFile() && st.mtimeMs < cutoff) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async open(sha256: string): Promise<Readable> {

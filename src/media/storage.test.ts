@@ -1,0 +1,73 @@
+// The filesystem media store: content addressing, deduplication, limits, crash leftovers.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { BlobTooLargeError, FilesystemMediaStorage, stageBuffer } from './storage.js';
+
+describe('filesystem media storage', () => {
+  const root = mkdtempSync(join(tmpdir(), 'prat-media-store-'));
+  const store = new FilesystemMediaStorage(root);
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('stores bytes under their sha256 and reads them back', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    // Many small chunks, as from a socket.
+    const chunks = [];
+    for (let o = 0; o < bytes.length; o += 65536) chunks.push(bytes.subarray(o, o + 65536));
+    const staged = await store.stage(Readable.from(chunks), bytes.length);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    assert.equal(staged.sha256, sha);
+    assert.equal(staged.size, bytes.length);
+    assert.equal(await store.exists(sha), false, 'invisible until committed');
+    await staged.commit();
+    assert.ok((await store.read(sha)).equals(bytes));
+    assert.ok(existsSync(join(root, 'content', sha.slice(0, 2), sha.slice(2, 4), sha)));
+  });
+
+  it('keeps one copy of identical content', async () => {
+    const bytes = randomBytes(1000);
+    const stagedAll = await Promise.all([1, 2, 3].map(() => stageBuffer(store, bytes)));
+    await Promise.all(stagedAll.map((s) => s.commit()));
+    const dir = join(root, 'content', stagedAll[0]!.sha256.slice(0, 2), stagedAll[0]!.sha256.slice(2, 4));
+    assert.deepEqual(readdirSync(dir).filter((n) => n === stagedAll[0]!.sha256).length, 1);
+    assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+  });
+
+  it('stops at the size limit and leaves no temp file', async () => {
+    await assert.rejects(store.stage(Readable.from([randomBytes(600), randomBytes(600)]), 1000), BlobTooLargeError);
+    assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+  });
+
+  it('discards staged bytes and stores empty files', async () => {
+    const staged = await stageBuffer(store, Buffer.from('discard me'));
+    await staged.discard();
+    assert.equal(await store.exists(staged.sha256), false);
+    const empty = await stageBuffer(store, Buffer.alloc(0));
+    await empty.commit();
+    assert.equal((await store.read(empty.sha256)).length, 0);
+  });
+
+  it('refuses anything but a sha256 as a blob name', async () => {
+    for (const bad of ['../../etc/passwd', 'ABC', '', 'a'.repeat(63)]) {
+      assert.throws(() => store.pathOf(bad), /not a sha256/);
+      await assert.rejects(store.open(bad));
+    }
+  });
+
+  it('sweeps old temp files left by a crash, not young ones', async () => {
+    const old = join(root, 'tmp', 'crashed-upload');
+    const young = join(root, 'tmp', 'in-progress-upload');
+    writeFileSync(old, 'x');
+    writeFileSync(young, 'y');
+    const longAgo = new Date(Date.now() - 7 * 60 * 60 * 1000);
+    utimesSync(old, longAgo, longAgo);
+    assert.equal(await store.sweepTmp(), 1);
+    assert.equal(existsSync(old), false);
+    assert.equal(existsSync(young), true);
+    rmSync(young);
+  });
+});
