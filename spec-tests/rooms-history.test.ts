@@ -3,8 +3,12 @@
 // bundled aggregations, timestamp_to_event, and the unhappy paths.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createClient, Direction } from 'matrix-js-sdk';
+import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { TestClient } from './support/client.js';
 import { startTestServer, type TestServer } from './support/server.js';
+
+sdkLogger.setLevel('silent');
 
 const V3 = '/_matrix/client/v3';
 const V1 = '/_matrix/client/v1';
@@ -157,6 +161,42 @@ describe('room history', () => {
       assert.deepEqual(new Set(members), senders);
       const plain = await alice.get(`${room(roomId)}/messages?dir=b&limit=4`);
       assert.equal(plain.body.state, undefined);
+    });
+
+    it('reads /members at a /messages token and at a /sync token', async () => {
+      const late = await server.register();
+      const page = await alice.get(`${room(roomId)}/messages?dir=b&limit=1`);
+      const sync = await alice.get(`${V3}/sync?timeout=0`);
+      await late.post(`${room(roomId)}/join`);
+      const members = async (at: string) =>
+        (await alice.get(`${room(roomId)}/members?at=${encodeURIComponent(at)}&membership=join`)).body.chunk.map((e: { state_key: string }) => e.state_key);
+      for (const at of [page.body.end, page.body.start, sync.body.next_batch]) {
+        const before1 = await members(at);
+        assert.ok(before1.includes(bob.userId));
+        assert.ok(!before1.includes(late.userId), `${late.userId} joined after ${at}`);
+      }
+      assert.ok((await members((await alice.get(`${room(roomId)}/messages?dir=b&limit=1`)).body.start)).includes(late.userId));
+      assert.equal((await alice.get(`${room(roomId)}/members?at=bogus`)).status, 400);
+      await late.post(`${room(roomId)}/leave`);
+    });
+
+    it('pages through matrix-js-sdk in both directions', async () => {
+      const sdk = createClient({ baseUrl: server.baseUrl, accessToken: alice.token!, userId: alice.userId, deviceId: alice.deviceId });
+      const back: string[] = [];
+      let from: string | null = null;
+      for (;;) {
+        const r = await sdk.createMessagesRequest(roomId, from, 25, Direction.Backward);
+        back.push(...r.chunk.map((e) => e.event_id));
+        if (!r.end) break;
+        from = r.end;
+      }
+      assert.deepEqual(back.filter((id) => sent.includes(id)), [...sent].reverse());
+      const first = await sdk.createMessagesRequest(roomId, null, 3, Direction.Forward);
+      assert.equal(first.chunk.length, 3);
+      assert.equal(first.chunk[0]!.type, 'm.room.create');
+      const ts = await sdk.timestampToEvent(roomId, 0, Direction.Forward);
+      assert.equal(ts.event_id, first.chunk[0]!.event_id);
+      sdk.stopClient();
     });
 
     it('refuses bad parameters with 400 and the right code', async () => {
@@ -362,6 +402,11 @@ describe('room history', () => {
       const allIds = all.body.chunk.map((e: { event_id: string }) => e.event_id);
       assert.ok(allIds.includes(ref) && !allIds.includes(reply) && !allIds.includes(nested), 'a reply is not a relation; nesting needs recurse');
       assert.equal(all.body.recursion_depth, undefined);
+      const sdk = createClient({ baseUrl: server.baseUrl, accessToken: alice.token!, userId: alice.userId, deviceId: alice.deviceId });
+      const viaSdk = await sdk.fetchRelations(roomId, target, 'm.annotation', 'm.reaction', { dir: Direction.Forward, limit: 3 });
+      assert.deepEqual(viaSdk.chunk.map((e) => e.event_id), reactions.slice(0, 3));
+      assert.ok(viaSdk.next_batch);
+      sdk.stopClient();
       const deep = await alice.get(`${roomV1(roomId)}/relations/${encodeURIComponent(target)}?limit=50&recurse=true`);
       assert.ok(deep.body.chunk.map((e: { event_id: string }) => e.event_id).includes(nested));
       assert.equal(typeof deep.body.recursion_depth, 'number');

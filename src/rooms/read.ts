@@ -16,6 +16,8 @@ import * as eventsSql from './store/events.js';
 import * as membershipsSql from './store/memberships.js';
 import * as roomsSql from './store/rooms.js';
 import { readEvent } from './relations.js';
+import { parsePaginationToken } from './pagination-token.js';
+import * as historySql from './store/history.js';
 
 export interface Reader {
   userId: string;
@@ -135,10 +137,14 @@ export async function getEvent(d: RoomDeps, reader: Reader, roomId: string, even
   return readEvent(d, reader, roomId, eventId);
 }
 
-/** Parses the stream position out of a sync token (`s123...` or a bare number). */
-function streamOfToken(token: string): number | undefined {
-  const m = /^s?(\d+)/.exec(token);
-  return m ? Number(m[1]) : undefined;
+/**
+ * The last event at or before a pagination token (pagination-token.ts: a /sync prev_batch, a
+ * stream token or a /messages topological token); 400 M_INVALID_PARAM for anything else.
+ */
+async function eventAtToken(db: Queryable, roomNid: number, token: string): Promise<number | undefined> {
+  const t = parsePaginationToken(token, 'at');
+  if (t.kind === 'stream') return eventsSql.lastEventAtOrBefore(db, roomNid, t.stream);
+  return (await historySql.timelinePage(db, roomNid, 'b', t, undefined, 1))[0]?.event_nid;
 }
 
 export async function getMembers(
@@ -150,9 +156,7 @@ export async function getMembers(
   const visible = await visibleSnapshot(d, d.db, roomId, reader.userId);
   let snapshot = visible.snapshot;
   if (q.at !== undefined) {
-    const stream = streamOfToken(q.at);
-    if (stream === undefined) throw new MatrixError('M_INVALID_PARAM', "'at' is not a valid token");
-    const nid = await eventsSql.lastEventAtOrBefore(d.db, visible.room.row.room_nid, stream);
+    const nid = await eventAtToken(d.db, visible.room.row.room_nid, q.at);
     const ev = nid === undefined ? undefined : await d.events.one(d.db, nid);
     // Never later than what the reader may see now (a former member stays at their leave).
     if (ev?.stateAfter != null && (visible.untilStream === undefined || (ev.stream ?? 0) <= visible.untilStream)) {
