@@ -124,7 +124,7 @@ function mountResources(resources: ListenerResource[], s: Services) {
       s.sync.registerRoutes(routes);
     }
     if (resources.includes('media')) {
-      registerMediaRoutes(routes, s.media, s.urlPreviewer, s.config, s.log.child({ component: 'media' }));
+      registerMediaRoutes(routes, s.media, s.urlPreviewer, s.log.child({ component: 'media' }));
     }
     if (resources.includes('federation')) {
       registerKeyRoutes(routes, s.config.server_name, s.signingKey);

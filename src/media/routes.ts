@@ -4,7 +4,6 @@ import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import type { AccountService } from '../accounts/service.js';
 import { requireAdmin } from '../admin/routes.js';
-import type { PratConfig } from '../config/schema.js';
 import { MatrixError, notFound } from '../http/errors.js';
 import type { RouteTable } from '../http/routes.js';
 import { requester } from '../http/types.js';
@@ -120,7 +119,7 @@ async function sendBlob(
 
 const THUMBNAIL_EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp', 'image/gif': 'gif' };
 
-export function registerMediaRoutes(routes: RouteTable, media: MediaService, previewer: UrlPreviewer, config: PratConfig, log: Logger): void {
+export function registerMediaRoutes(routes: RouteTable, media: MediaService, previewer: UrlPreviewer, log: Logger): void {
   const upload = async (req: Request, res: Response) => {
     try {
       return { content_uri: await media.upload(requester(req).userId, req, uploadOptions(req)) };
