@@ -206,7 +206,13 @@ export async function startHomeserver(config: PratConfig, log: Logger, databaseU
         servers.map(
           (s) =>
             new Promise<void>((resolveClose) => {
-              s.close(() => resolveClose());
+              // Keep-alive connections go idle as their last response ends: close them as they
+              // do, or the stop would wait for the grace period below.
+              const idle = setInterval(() => s.closeIdleConnections(), 50);
+              s.close(() => {
+                clearInterval(idle);
+                resolveClose();
+              });
               s.closeIdleConnections();
               // In-flight requests get a grace period, then their connections are cut.
               setTimeout(() => s.closeAllConnections(), 10_000).unref();
