@@ -115,6 +115,9 @@ describe('room upgrades', () => {
     assert.equal(pl.users?.[alice.userId], undefined);
     assert.equal(pl.users?.[bob.userId], undefined);
     assert.equal((await state(alice, newRoom, 'm.room.join_rules')).join_rule, 'invite');
+    // An invite-only room: the old room's members are invited, so they can follow.
+    assert.equal((await state(alice, newRoom, 'm.room.member', bob.userId)).membership, 'invite');
+    assert.equal((await bob.post(`${room(newRoom)}/join`)).status, 200);
   });
 
   it('upgrades through matrix-js-sdk', async () => {

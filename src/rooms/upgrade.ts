@@ -11,6 +11,9 @@
 //     published under its new id;
 //  5. the tombstone in the old room;
 //  6. the old room's events_default and invite raised to max(50, users_default + 1).
+// Memberships are not copied (the spec advises against it), but when the new room cannot be
+// joined freely (join rule not public) the old room's joined local members are invited, as
+// Element offers to do, so following the tombstone works for them.
 // The new room is made by createRoom (one transaction); steps 4-6 follow it. Like Synapse, the
 // whole is not one transaction across both rooms: a crash in between leaves a new room without
 // a tombstone in the old, which a retry of the upgrade replaces.
@@ -21,6 +24,8 @@ import type { JsonObject, JsonValue } from '../core/types.js';
 import { MatrixError, forbidden } from '../http/errors.js';
 import { loadStateLookup, type RoomDeps } from './context.js';
 import { createRoom } from './create.js';
+import { changeMembership } from './membership.js';
+import { domainOf } from '../core/auth-rules.js';
 import { notInRoom } from './errors.js';
 import { findRoom } from './read.js';
 import { sendState, type Sender } from './send.js';
@@ -149,6 +154,14 @@ export async function upgradeRoom(d: RoomDeps, who: Sender, roomId: string, body
     await roomsSql.setPublic(d.db, old.row.room_nid, false);
   }
 
+  const joinRule = current.get('m.room.join_rules\u0000')?.content['join_rule'];
+  if (joinRule !== 'public') {
+    for (const m of await membershipsSql.joinedMembers(d.db, old.row.room_nid)) {
+      if (m.user_id === who.userId || domainOf(m.user_id) !== d.serverName) continue;
+      await tryInOldRoom(d, newRoomId, () => changeMembership(d, who.userId, newRoomId, m.user_id, 'invite'));
+    }
+  }
+
   // 5. The tombstone.
   await sendState(d, who, roomId, 'm.room.tombstone', '', { body: 'This room has been replaced', replacement_room: newRoomId });
 
@@ -167,7 +180,7 @@ export async function upgradeRoom(d: RoomDeps, who: Sender, roomId: string, body
   return { replacement_room: newRoomId };
 }
 
-/** A best-effort change to the old room: the upgrader may lack the power for it. */
+/** A best-effort change (old room power levels, invites): the upgrader may lack the power. */
 async function tryInOldRoom(d: RoomDeps, roomId: string, fn: () => Promise<unknown>): Promise<void> {
   try {
     await fn();
