@@ -159,4 +159,19 @@ describe('rooms: one writer per room across processes', () => {
     const read = await alice.get(`/_matrix/client/v3/rooms/${encodeURIComponent(ok.body.room_id)}/state/org.example.rolled_back`);
     assert.deepEqual(read.body, { n: 2 });
   });
+
+  it('refuses the bad sends of a concurrent burst without failing the good ones batched with them', async () => {
+    const alice = await server.register();
+    const mallory = await server.register();
+    const created = await alice.post('/_matrix/client/v3/createRoom', { preset: 'private_chat' });
+    const roomId = created.body.room_id as string;
+    const path = (c: TestClient, i: number) => c.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/b${i}`, { msgtype: 'm.text', body: String(i) });
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => path(i % 4 === 0 ? mallory : alice, i)));
+    burst.forEach((r, i) => assert.equal(r.status, i % 4 === 0 ? 403 : 200, `send ${i}: ${JSON.stringify(r.body)}`));
+    const db = server.hs.services.db;
+    const roomNid = (await roomsSql.getRoom(db, roomId))!.room_nid;
+    const count = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE room_nid = $1 AND type = 'm.room.message'", [roomNid]);
+    assert.equal(count.rows[0]!.n, 30);
+    assert.equal((await db.query('SELECT 1 FROM forward_extremities WHERE room_nid = $1', [roomNid])).rowCount, 1);
+  });
 });

@@ -45,7 +45,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   const prevIds = event.prev_events.map(referenceId);
   const prevNids = await d.events.nidsOf(tx, prevIds);
   const prevs = await d.events.byNids(tx, prevNids.values());
-  if (prevs.size !== prevIds.length) {
+  if (prevs.size !== new Set(prevIds).size) {
     // Fetching missing prev events is the federation intake's job, before it gets here.
     throw new Error(`event ${event.event_id} cites prev events this server does not have`);
   }
