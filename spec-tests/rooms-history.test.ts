@@ -276,6 +276,17 @@ describe('room history', () => {
       assert.equal((await bob.get(`${room(roomId)}/event/${encodeURIComponent(afterLeave)}`)).status, 404);
       // Someone who never joined sees nothing at all.
       assert.equal((await carol.get(`${room(roomId)}/messages?dir=b`)).status, 403);
+      // The state and members as they were when Bob left, not later changes.
+      await alice.put(`${room(roomId)}/state/m.room.name`, { name: 'renamed after bob left' });
+      const state = await bob.get(`${room(roomId)}/state`);
+      assert.equal(state.status, 200);
+      assert.ok(!state.body.some((e: { type: string }) => e.type === 'm.room.name'));
+      // Once forgotten, the room is closed to him on every read path.
+      assert.equal((await bob.post(`${room(roomId)}/forget`)).status, 200);
+      assert.equal((await bob.get(`${room(roomId)}/messages?dir=b`)).status, 403);
+      assert.equal((await bob.get(`${room(roomId)}/state`)).status, 403);
+      assert.equal((await bob.get(`${room(roomId)}/members`)).status, 403);
+      assert.equal((await bob.get(`${room(roomId)}/event/${encodeURIComponent(early)}`)).status, 404);
     });
 
     it('world_readable: a non-member reads the history, but only while it was world_readable', async () => {
@@ -297,6 +308,27 @@ describe('room history', () => {
       // The change to world_readable is itself visible (the value after it allows it).
       assert.ok(seen.includes(change));
     });
+  });
+
+  it('hides relations and threads of events the reader may not see', async () => {
+    const roomId = await createRoom(alice, { preset: 'public_chat' });
+    await setVisibility(alice, roomId, 'joined');
+    const root = await send(alice, roomId, { msgtype: 'm.text', body: 'before' });
+    await send(alice, roomId, { msgtype: 'm.text', body: 'in thread', 'm.relates_to': { rel_type: 'm.thread', event_id: root } });
+    const dave = await server.register();
+    await dave.post(`${room(roomId)}/join`);
+    const late = await send(alice, roomId, { msgtype: 'm.text', body: 'after', 'm.relates_to': { rel_type: 'm.thread', event_id: root } });
+    const rel = await dave.get(`${roomV1(roomId)}/relations/${encodeURIComponent(root)}`);
+    assert.equal(rel.status, 404, 'the parent is invisible to dave');
+    const threads = await dave.get(`${roomV1(roomId)}/threads`);
+    assert.deepEqual(threads.body.chunk, []);
+    const aliceThreads = await alice.get(`${roomV1(roomId)}/threads`);
+    assert.deepEqual(aliceThreads.body.chunk.map((e: { event_id: string }) => e.event_id), [root]);
+    assert.equal(aliceThreads.body.chunk[0].unsigned['m.relations']['m.thread'].latest_event.event_id, late);
+    assert.equal(aliceThreads.body.chunk[0].unsigned['m.relations']['m.thread'].count, 2);
+    const ts = await dave.get(`${roomV1(roomId)}/timestamp_to_event?ts=0&dir=f`);
+    // The oldest event Dave may see is from when the room was still `shared`, never `root`.
+    assert.notEqual(ts.body.event_id, root);
   });
 
   describe('/context', () => {

@@ -89,7 +89,8 @@ export async function visibleSnapshot(
   if (membership?.membership === 'join') return { room, snapshot: room.row.current_snapshot, joined: true };
   const current = await d.state.load(db, room.row.current_snapshot);
   if ((await historyVisibility(d, db, current)) === 'world_readable') return { room, snapshot: room.row.current_snapshot, joined: false };
-  if (membership && (membership.membership === 'leave' || membership.membership === 'ban')) {
+  // A forgotten room is closed to its former member, as for history (visibility.ts).
+  if (membership && (membership.membership === 'leave' || membership.membership === 'ban') && !membership.forgotten) {
     const ev = await d.events.one(db, membership.event_nid);
     if (ev?.stateAfter != null) return { room, snapshot: ev.stateAfter, joined: false, untilStream: membership.stream_ordering };
   }
