@@ -428,6 +428,14 @@ describe('room history', () => {
       assert.deepEqual(pages, [...reactions].reverse());
       const forwards = await alice.get(`${roomV1(roomId)}/relations/${encodeURIComponent(target)}/m.annotation/m.reaction?dir=f&limit=10`);
       assert.deepEqual(forwards.body.chunk.map((e: { event_id: string }) => e.event_id), reactions);
+      // A /messages or /sync token names a position among the children too.
+      const sync = await alice.get(`${V3}/sync?timeout=0`);
+      const fromSync = await alice.get(`${roomV1(roomId)}/relations/${encodeURIComponent(target)}/m.annotation?limit=10&from=${encodeURIComponent(sync.body.next_batch)}`);
+      assert.deepEqual(fromSync.body.chunk.map((e: { event_id: string }) => e.event_id), [...reactions].reverse());
+      const msgs = await alice.get(`${room(roomId)}/messages?dir=b&limit=4`);
+      const older = await alice.get(`${roomV1(roomId)}/relations/${encodeURIComponent(target)}/m.annotation?limit=10&from=${encodeURIComponent(msgs.body.end)}`);
+      // The last four events were the reference, the reply and the nested reaction and the fifth reaction.
+      assert.deepEqual(older.body.chunk.map((e: { event_id: string }) => e.event_id), reactions.slice(0, 4).reverse());
       const none = await alice.get(`${roomV1(roomId)}/relations/${encodeURIComponent(target)}/m.annotation/m.room.message`);
       assert.deepEqual(none.body.chunk, []);
       const all = await alice.get(`${roomV1(roomId)}/relations/${encodeURIComponent(target)}?limit=50`);

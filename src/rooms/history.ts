@@ -11,23 +11,15 @@ import type { RoomDeps } from './context.js';
 import { eventMatches, parseRoomEventFilter, type RoomEventFilter } from './event-filter.js';
 import type { StoredEvent } from './events.js';
 import type { ClientEvent } from './format.js';
-import { formatTopoToken, parsePaginationToken, type PaginationToken } from './pagination-token.js';
+import { formatTopoToken, parsePaginationToken } from './pagination-token.js';
 import { serializeEvents, type Reader } from './read.js';
-import { parseDir, parseLimit, serializeWithRelations } from './relations.js';
+import { BEFORE_START, parseDir, parseLimit, resolvePosition, type Position } from './paging.js';
+import { serializeWithRelations } from './relations.js';
 import * as historySql from './store/history.js';
 import { filterVisible, isFormerMember, roomAccess, visibleEvent, type RoomAccess } from './visibility.js';
 
-type Position = { depth: number; stream: number };
-
 /** Rows read per request at most: a page of a long invisible stretch comes back short, with `end`. */
 const MAX_SCAN = 2000;
-const BEFORE_START: Position = { depth: Number.MIN_SAFE_INTEGER, stream: Number.MIN_SAFE_INTEGER };
-
-/** A token as a topological position in the room (stream positions mapped, see the token docs). */
-async function resolvePosition(db: Queryable, roomNid: number, t: PaginationToken): Promise<Position> {
-  if (t.kind === 'topo') return { depth: t.depth, stream: t.stream };
-  return (await historySql.topoAtStream(db, roomNid, t.stream)) ?? BEFORE_START;
-}
 
 export interface PageResult {
   events: StoredEvent[];
@@ -59,7 +51,7 @@ async function page(
     const loaded = await d.events.byNids(db, rows.map((r) => r.event_nid), { fresh: true });
     const candidates = rows.map((r) => loaded.get(r.event_nid)).filter((e): e is StoredEvent => e !== undefined);
     const shown = new Set(
-      (await filterVisible(d, db, access, candidates.filter((e) => eventMatches(filter, { ...e.event, content: e.event.content })))).map((e) => e.nid),
+      (await filterVisible(d, db, access, candidates.filter((e) => eventMatches(filter, e.event)))).map((e) => e.nid),
     );
     let i = 0;
     for (; i < rows.length && events.length < limit; i++) {
@@ -132,8 +124,7 @@ export async function getMessages(d: RoomDeps, reader: Reader, roomId: string, q
     }
   }
 
-  const limitEvents = limit === 0 ? 0 : limit;
-  const result = limitEvents === 0 ? { events: [], end: from, more: true } : await page(d, db, access, dir, from, to, limitEvents, filter);
+  const result = limit === 0 ? { events: [], end: from, more: true } : await page(d, db, access, dir, from, to, limit, filter);
   const chunk = await serializeWithRelations(d, db, access, result.events, reader);
   let state: ClientEvent[] = [];
   if (filter?.lazy_load_members && result.events.length > 0) {

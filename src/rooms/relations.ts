@@ -10,6 +10,7 @@ import type { RoomDeps } from './context.js';
 import type { StoredEvent } from './events.js';
 import type { ClientEvent } from './format.js';
 import { formatStreamToken, formatTopoToken, parsePaginationToken } from './pagination-token.js';
+import { parseDir, parseLimit, positionParam } from './paging.js';
 import { serializeEvents, type Reader } from './read.js';
 import * as historySql from './store/history.js';
 import { filterVisible, roomAccess, visibleEvent, type RoomAccess } from './visibility.js';
@@ -101,26 +102,6 @@ export async function readEvent(d: RoomDeps, reader: Reader, roomId: string, eve
   return (await serializeWithRelations(d, d.db, access, [stored], reader))[0]!;
 }
 
-/** A `limit` query parameter: a non-negative integer, capped. */
-export function parseLimit(text: string | undefined, fallback: number, max: number): number {
-  if (text === undefined) return fallback;
-  if (!/^\d{1,9}$/.test(text)) throw new MatrixError('M_INVALID_PARAM', "'limit' must be a non-negative integer");
-  return Math.min(Number(text), max);
-}
-
-export function parseDir(text: string | undefined, fallback: 'b' | 'f'): 'b' | 'f' {
-  if (text === undefined) return fallback;
-  if (text !== 'b' && text !== 'f') throw new MatrixError('M_INVALID_PARAM', "'dir' must be 'b' or 'f'");
-  return text;
-}
-
-function topoOf(text: string, param: string): { depth: number; stream: number } {
-  const t = parsePaginationToken(text, param);
-  // Relation pages are always topological; a stream token names no position among children.
-  if (t.kind !== 'topo') throw new MatrixError('M_INVALID_PARAM', `Invalid '${param}' token`);
-  return t;
-}
-
 export interface RelationsQuery {
   relType?: string;
   eventType?: string;
@@ -135,13 +116,18 @@ export interface RelationsQuery {
 export async function getRelations(d: RoomDeps, reader: Reader, roomId: string, eventId: string, q: RelationsQuery) {
   const dir = parseDir(q.dir, 'b');
   const limit = parseLimit(q.limit, 5, 1000);
-  const from = q.from !== undefined ? topoOf(q.from, 'from') : undefined;
-  const to = q.to !== undefined ? topoOf(q.to, 'to') : undefined;
+  // Tokens are validated before access is checked, so a bad token is 400 for anyone.
+  if (q.from !== undefined) parsePaginationToken(q.from, 'from');
+  if (q.to !== undefined) parsePaginationToken(q.to, 'to');
   if (q.recurse !== undefined && q.recurse !== 'true' && q.recurse !== 'false') throw new MatrixError('M_INVALID_PARAM', "'recurse' must be true or false");
   const recurse = q.recurse === 'true';
   const access = await roomAccess(d, d.db, roomId, reader.userId);
   const parent = await visibleEvent(d, d.db, access, (await d.events.byIds(d.db, [eventId])).get(eventId));
   if (!parent) throw new MatrixError('M_NOT_FOUND', 'Event not found');
+  // Children are ordered like the timeline, so any timeline token (relations' own, /messages'
+  // or /sync's) names a position among them.
+  const from = await positionParam(d.db, access.room.row.room_nid, q.from, 'from');
+  const to = await positionParam(d.db, access.room.row.room_nid, q.to, 'to');
 
   // Pages are topological from `from`; rows the reader may not see are skipped but consumed.
   const chunk: StoredEvent[] = [];
