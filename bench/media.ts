@@ -9,9 +9,10 @@
 //     database row);
 //   - download: GET /_matrix/client/v1/media/download end to end;
 // and the latency of a thumbnail the first time (decode, resize, encode, store) and cached.
-// The HTTP client (node:http with a keep-alive agent; fetch/undici costs several times more CPU
-// per byte than the server itself) runs in the same process as the server, so its work is
-// counted too.
+// Two clients: node:http with a keep-alive agent in the server's own process (its CPU is
+// counted too; fetch/undici would cost several times more per byte than the server itself),
+// and curl in its own process (when installed), timed by curl's own time_total.
+// Everything is noisy on a shared machine: the load average is printed with the results.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -77,6 +78,17 @@ async function rawRead(path: string): Promise<number> {
   return performance.now() - t;
 }
 
+/** curl as an out-of-process client; returns its own time_total (no start-up counted). */
+async function curl(args: string[]): Promise<{ ms: number; body: string } | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)('curl', ['-s', '-S', '-w', '\n%{time_total}', ...args], { maxBuffer: 1024 * 1024 });
+    const lines = stdout.trimEnd().split('\n');
+    return { ms: Number(lines.pop()) * 1000, body: lines.join('\n') };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs dd and returns the time it reports itself (no process start-up counted). */
 async function dd(args: string[]): Promise<number | undefined> {
   try {
@@ -107,6 +119,8 @@ try {
   const rawR: number[] = [];
   const ddW: number[] = [];
   const ddR: number[] = [];
+  const curlUp: number[] = [];
+  const curlDown: number[] = [];
   const srcPath = join(storeDir, 'bench-src.bin');
   const up: number[] = [];
   const down: number[] = [];
@@ -119,6 +133,19 @@ try {
     const fh = await open(srcPath, 'w');
     await fh.write(data);
     await fh.close();
+    // curl streams the file (-T) rather than loading it, like a real client on another process.
+    const cu = await curl([
+      '-X', 'POST', '-T', srcPath, '-H', `Authorization: ${auth.Authorization}`, '-H', 'Content-Type: application/octet-stream',
+      `${server.baseUrl}/_matrix/media/v3/upload`,
+    ]);
+    if (cu) {
+      curlUp.push(cu.ms);
+      const cj = JSON.parse(cu.body) as { content_uri?: string };
+      if (!cj.content_uri) throw new Error(`curl upload failed: ${cu.body}`);
+      const cid = cj.content_uri.split('/').pop()!;
+      const cd = await curl(['-o', '/dev/null', '-H', `Authorization: ${auth.Authorization}`, `${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${cid}`]);
+      if (cd) curlDown.push(cd.ms);
+    }
     const w = await dd([`if=${srcPath}`, `of=${rawPath}`, 'bs=1M', 'conv=fsync']);
     const r = await dd([`if=${rawPath}`, 'of=/dev/null', 'bs=1M', 'iflag=direct']);
     if (w !== undefined) ddW.push(w);
@@ -177,11 +204,14 @@ try {
   console.log(line('raw write + fsync (node, 1 MiB)', rawW));
   if (ddW.length > 0) console.log(line('raw write (dd bs=1M conv=fsync)', ddW));
   console.log(line('upload (HTTP, sha256, fsync)', up));
-  console.log(`  upload / raw write: ${(median(up) / median(rawW)).toFixed(2)}x the time (node)` + (ddW.length > 0 ? `, ${(median(up) / median(ddW)).toFixed(2)}x (dd)` : ''));
+  if (curlUp.length > 0) console.log(line('upload, curl client', curlUp));
+  const ratio = (a: number[], b: number[]) => (a.length > 0 && b.length > 0 ? `${(median(a) / median(b)).toFixed(2)}x` : 'n/a');
+  console.log(`  upload time / raw write time: in-process client ${ratio(up, rawW)} (node raw), ${ratio(up, ddW)} (dd); curl ${ratio(curlUp, rawW)} (node raw), ${ratio(curlUp, ddW)} (dd)`);
   console.log(line('raw read, page cache (node, 1 MiB)', rawR));
   if (ddR.length > 0) console.log(line('raw read from disk (dd iflag=direct)', ddR));
   console.log(line('download (HTTP)', down));
-  console.log(`  download / raw read: ${(median(down) / median(rawR)).toFixed(2)}x the time (page cache)` + (ddR.length > 0 ? `, ${(median(down) / median(ddR)).toFixed(2)}x (disk, dd)` : ''));
+  if (curlDown.length > 0) console.log(line('download, curl client', curlDown));
+  console.log(`  download time / raw read time: in-process client ${ratio(down, rawR)} (page cache), ${ratio(down, ddR)} (disk, dd); curl ${ratio(curlDown, rawR)} (page cache), ${ratio(curlDown, ddR)} (disk, dd)`);
   console.log(`thumbnail 2000x1500 JPEG, first 320x240 scale: ${firstScale.toFixed(1)} ms; first 96x96 crop: ${firstCrop.toFixed(1)} ms`);
   console.log(`authenticated /media/config (${THUMB_RUNS} requests, the floor): median ${median(floor).toFixed(2)} ms, p95 ${pct(floor, 95).toFixed(2)} ms`);
   console.log(
