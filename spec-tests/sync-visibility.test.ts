@@ -63,3 +63,33 @@ describe('sync: history visibility, redactions, state_after', () => {
     assert.deepEqual(plain.rooms.join[roomId].state.events, []);
   });
 });
+
+describe('sync: limited timelines paginate back through /messages', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  it('fills the gap before a cut timeline with /messages from prev_batch, without gaps or repeats', async () => {
+    const alice = await server.register();
+    const roomId = await createRoom(alice);
+    const filter = JSON.stringify({ room: { timeline: { limit: 3 } } });
+    const first = await sync(alice, { filter });
+    for (let i = 0; i < 12; i++) await send(alice, roomId, { msgtype: 'm.text', body: `n${i}` });
+    const res = await sync(alice, { since: first.next_batch, filter });
+    const tl = res.rooms.join[roomId].timeline;
+    assert.equal(tl.limited, true);
+    assert.deepEqual(bodies({ timeline: tl }), ['n9', 'n10', 'n11']);
+    const older: string[] = [];
+    let from = tl.prev_batch;
+    for (let page = 0; page < 10 && older.length < 9; page++) {
+      const r = await alice.get(`/_matrix/client/v3/rooms/${enc(roomId)}/messages?dir=b&limit=4&from=${enc(from)}`);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      older.push(...r.body.chunk.filter((e: any) => e.type === 'm.room.message').map((e: any) => e.content.body));
+      if (!r.body.end) break;
+      from = r.body.end;
+    }
+    assert.deepEqual(older.slice(0, 9), ['n8', 'n7', 'n6', 'n5', 'n4', 'n3', 'n2', 'n1', 'n0']);
+  });
+});

@@ -81,7 +81,8 @@ export class RoomsStream implements StreamProvider {
           break;
       }
     }
-    await this.timelines(ctx, plans, from);
+    // Rooms with nothing new (from = to, not full) need no timeline queries at all.
+    await this.timelines(ctx, plans.filter((p) => p.full || p.from < p.to), from);
     await this.strippedSections(ctx, stripped);
   }
 

@@ -1,0 +1,173 @@
+// On-demand benchmark of sync (never part of `npm test`):
+//   npx tsx bench/sync.ts [--idle 1000] [--samples 200] [--rooms 200] [--messages 50] [--async-commit]
+// Starts a throwaway PostgreSQL cluster and the server as its own process (src/main.ts), so
+// the resident memory printed is the server's alone, then prints:
+//  - send-to-sync latency (a PUT /send while the receiver long-polls, until its /sync returns),
+//    median and p99, with `--idle` other users' long-polls open and idle;
+//  - the server's resident memory at rest and with those long-polls open;
+//  - an initial sync of a user in `--rooms` rooms with `--messages` messages each.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { startTestCluster } from '../spec-tests/support/cluster.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const IDLE = arg('idle', 1000);
+const SAMPLES = arg('samples', 200);
+const ROOMS = arg('rooms', 200);
+const MESSAGES = arg('messages', 50);
+
+const cluster = await startTestCluster();
+process.env['PRAT_TEST_ADMIN_URL'] = cluster.adminUrl;
+// --async-commit: commits do not wait for the WAL flush, to show how much of the latency is the
+// fsync of the send's commit (see bench/rooms.ts).
+if (process.argv.includes('--async-commit')) {
+  const admin = new pg.Client({ connectionString: cluster.adminUrl });
+  await admin.connect();
+  await admin.query('ALTER SYSTEM SET synchronous_commit = off');
+  await admin.query('SELECT pg_reload_conf()');
+  await admin.end();
+}
+console.log(`synchronous_commit: ${process.argv.includes('--async-commit') ? 'off' : 'on'}`);
+const { createTestDatabase } = await import('../spec-tests/support/server.js');
+const databaseUrl = await createTestDatabase();
+const dir = mkdtempSync(join(tmpdir(), 'prat-bench-sync-'));
+writeFileSync(
+  join(dir, 'homeserver.yaml'),
+  `server_name: localhost\ndatabase:\n  url: ${databaseUrl}\n  max_connections: 20\nregistration:\n  enabled: true\nrate_limits:\n  enabled: false\nlog:\n  level: warn\n`,
+);
+const port = await new Promise<number>((resolvePort) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const p = (s.address() as net.AddressInfo).port;
+    s.close(() => resolvePort(p));
+  });
+});
+const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--data-dir', dir, '--port', String(port)], {
+  env: { ...process.env, NODE_OPTIONS: '' },
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
+let out = '';
+child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+// Ready when it answers (its log is at warn level, to keep logging out of the numbers).
+for (let started = Date.now(); ; ) {
+  if (child.exitCode !== null) throw new Error(`server exited:\n${out}`);
+  if (Date.now() - started > 120_000) throw new Error(`server did not start:\n${out}`);
+  const ok = await fetch(`http://127.0.0.1:${port}/_matrix/client/versions`).then((r) => r.ok, () => false);
+  if (ok) break;
+  await new Promise((r) => setTimeout(r, 200));
+}
+const base = `http://127.0.0.1:${port}/_matrix/client/v3`;
+const rssMb = () => {
+  const line = readFileSync(`/proc/${child.pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS'))!;
+  return Math.round(Number(line.split(/\s+/)[1]) / 1024);
+};
+
+interface User {
+  token: string;
+  userId: string;
+}
+async function call(method: string, path: string, token: string | undefined, body?: unknown, signal?: AbortSignal): Promise<any> {
+  const r = await fetch(base + path, {
+    method,
+    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(signal ? { signal } : {}),
+  });
+  const json = await r.json();
+  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
+  return json;
+}
+let n = 0;
+const register = async (): Promise<User> => {
+  const r = await call('POST', '/register', undefined, { username: `bench${++n}_${process.pid}`, password: 'bench-password', auth: { type: 'm.login.dummy' } });
+  return { token: r.access_token, userId: r.user_id };
+};
+async function pool<T>(count: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, count) }, async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await fn(i);
+    }
+  }));
+  return results;
+}
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+
+try {
+  console.log(`registering ${IDLE + 3} users...`);
+  const idle = await pool(IDLE, 16, () => register());
+  const [alice, bob, carol] = [await register(), await register(), await register()];
+  const rest = rssMb();
+  console.log(`server resident memory at rest: ${rest} MB`);
+
+  // Idle long-polls: each user syncs once, then waits with a long timeout.
+  const stopIdle = new AbortController();
+  const tokens = await pool(idle.length, 32, async (i) => (await call('GET', '/sync?set_presence=offline', idle[i]!.token)).next_batch as string);
+  const polls = idle.map((u, i) => call('GET', `/sync?set_presence=offline&timeout=600000&since=${tokens[i]}`, u.token, undefined, stopIdle.signal).catch(() => undefined));
+  await new Promise((r) => setTimeout(r, 3000));
+  console.log(`server resident memory with ${IDLE} idle long-polls: ${rssMb()} MB (+${rssMb() - rest} MB)`);
+
+  // Send-to-sync latency.
+  const { room_id: roomId } = await call('POST', '/createRoom', alice.token, { invite: [bob.userId] });
+  await call('POST', `/join/${encodeURIComponent(roomId)}`, bob.token, {});
+  let since = (await call('GET', '/sync?set_presence=offline', bob.token)).next_batch as string;
+  const latencies: number[] = [];
+  const sendTimes: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const polling = call('GET', `/sync?set_presence=offline&timeout=30000&since=${since}`, bob.token);
+    await new Promise((r) => setTimeout(r, 5));
+    const t0 = performance.now();
+    await call('PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/lat${i}`, alice.token, { msgtype: 'm.text', body: `ping ${i}` });
+    sendTimes.push(performance.now() - t0);
+    const res = await polling;
+    latencies.push(performance.now() - t0);
+    if (!res.rooms.join[roomId]) throw new Error('sync woke without the message');
+    since = res.next_batch;
+  }
+  console.log(`send-to-sync latency over ${SAMPLES} sends: median ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms`);
+  console.log(`  (the PUT /send alone: median ${pct(sendTimes, 50).toFixed(2)} ms, p99 ${pct(sendTimes, 99).toFixed(2)} ms)`);
+
+  // The cost of one incremental sync with nothing new (the read a woken long-poll does).
+  const empty: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const t0 = performance.now();
+    await call('GET', `/sync?set_presence=offline&timeout=0&since=${since}`, bob.token);
+    empty.push(performance.now() - t0);
+  }
+  console.log(`incremental sync with nothing new: median ${pct(empty, 50).toFixed(2)} ms, p99 ${pct(empty, 99).toFixed(2)} ms`);
+  console.log(`load average while measuring: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+
+  // Initial sync of a user in many rooms.
+  console.log(`creating ${ROOMS} rooms with ${MESSAGES} messages each...`);
+  const rooms = await pool(ROOMS, 8, async () => (await call('POST', '/createRoom', carol.token, {})).room_id as string);
+  let txn = 0;
+  await pool(ROOMS * MESSAGES, 32, (i) =>
+    call('PUT', `/rooms/${encodeURIComponent(rooms[i % ROOMS]!)}/send/m.room.message/m${++txn}`, carol.token, { msgtype: 'm.text', body: `message ${i}` }),
+  );
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const res = await call('GET', '/sync?set_presence=offline', carol.token);
+    times.push(performance.now() - t0);
+    if (Object.keys(res.rooms.join).length < ROOMS) throw new Error('initial sync is missing rooms');
+  }
+  console.log(`initial sync, ${ROOMS} rooms x ${MESSAGES} messages: first ${times[0]!.toFixed(0)} ms, median of 5 ${pct(times, 50).toFixed(0)} ms`);
+  console.log(`server resident memory at the end: ${rssMb()} MB`);
+  stopIdle.abort();
+  await Promise.all(polls);
+} finally {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  await cluster.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
