@@ -52,7 +52,11 @@ export function parsePaginationToken(text: string, param = 'from'): PaginationTo
     return { kind: 'topo', depth, stream };
   }
   m = STREAM.exec(text);
-  if (m) return { kind: 'stream', stream: Number(m[1]) };
+  if (m) {
+    const stream = Number(m[1]);
+    if (!Number.isSafeInteger(stream)) throw bad();
+    return { kind: 'stream', stream };
+  }
   // A /sync token: parts joined by '_'; the events stream is `e`.
   let events: number | undefined;
   for (const part of text.split('_')) {
