@@ -52,6 +52,11 @@ export class MediaService {
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Thumbnails being generated, so concurrent first requests generate once. */
   private readonly generating = new Map<string, Promise<ThumbnailRow>>();
+  /**
+   * Stored thumbnails by key. Safe to keep: a thumbnail never changes, media ids are never
+   * reused, and every request re-reads the media row first (quarantine and delete still apply).
+   */
+  private readonly thumbnailRows = new Map<string, ThumbnailRow>();
   private running = 0;
   private readonly queue: (() => void)[] = [];
 
@@ -304,9 +309,12 @@ export class MediaService {
     const size = selectSize(this.config.media.thumbnail_sizes, info, want);
     if (!size) return { kind: 'original', media, contentType: `image/${info.format}` };
     const key = { serverName, mediaId, width: size.width, height: size.height, method: size.method, animated };
-    const cached = await store.getThumbnail(this.db, key);
-    if (cached) return { kind: 'thumbnail', media, thumbnail: cached };
     const flightKey = `${serverName}/${mediaId}/${size.width}x${size.height}/${size.method}/${animated}`;
+    const cached = this.thumbnailRows.get(flightKey) ?? (await store.getThumbnail(this.db, key));
+    if (cached) {
+      this.remember(flightKey, cached);
+      return { kind: 'thumbnail', media, thumbnail: cached };
+    }
     let flight = this.generating.get(flightKey);
     if (!flight) {
       flight = (async () => {
@@ -343,6 +351,12 @@ export class MediaService {
       this.generating.set(flightKey, flight);
     }
     return { kind: 'thumbnail', media, thumbnail: await flight };
+  }
+
+  private remember(key: string, row: ThumbnailRow): void {
+    // Bounded: dropping everything now and then is simpler than an LRU and costs one query each.
+    if (this.thumbnailRows.size >= 10_000) this.thumbnailRows.clear();
+    this.thumbnailRows.set(key, row);
   }
 
   /** Runs `fn` when fewer than MAX_CONCURRENT_THUMBNAILS are running. */
