@@ -201,5 +201,13 @@ describe('aliases, directory and reports', () => {
     const paged = await admin.get(`/_synapse/admin/v1/event_reports?room_id=${encodeURIComponent(roomId)}&limit=1`);
     assert.equal(paged.body.event_reports.length, 1);
     assert.equal(paged.body.next_token, 1);
+    const one = await admin.get(`/_synapse/admin/v1/event_reports/${eventReport.id}`);
+    assert.equal(one.status, 200);
+    assert.equal(one.body.event_json.event_id, eventId);
+    assert.equal(one.body.event_json.content.body, 'offensive');
+    assert.equal((await bob.get(`/_synapse/admin/v1/event_reports/${eventReport.id}`)).status, 403);
+    assert.equal((await admin.delete(`/_synapse/admin/v1/event_reports/${eventReport.id}`)).status, 200);
+    assert.equal((await admin.get(`/_synapse/admin/v1/event_reports/${eventReport.id}`)).status, 404);
+    assert.equal((await admin.get('/_synapse/admin/v1/event_reports/abc')).status, 400);
   });
 });

@@ -47,7 +47,11 @@ export async function listReports(d: RoomDeps, q: { from?: string; limit?: strin
     ...(q.user_id !== undefined ? { userId: q.user_id } : {}),
     ...(q.room_id !== undefined ? { roomId: q.room_id } : {}),
   });
-  // Room names and aliases, and each reported event's sender, as Synapse lists them.
+  return { event_reports: await describeReports(d, rows), total, ...(from + rows.length < total ? { next_token: from + rows.length } : {}) };
+}
+
+/** Reports with their room's name and alias and the reported event's sender, as Synapse lists them. */
+async function describeReports(d: RoomDeps, rows: directorySql.ReportRow[]) {
   const rooms = [];
   for (const roomId of new Set(rows.map((r) => r.room_id))) {
     const room = await findRoom(d.db, roomId);
@@ -55,23 +59,38 @@ export async function listReports(d: RoomDeps, q: { from?: string; limit?: strin
   }
   const summaries = await summarizeRooms(d, d.db, rooms);
   const events = await d.events.byIds(d.db, rows.map((r) => r.event_id).filter((e): e is string => e !== null));
-  return {
-    event_reports: rows.map((r) => {
-      const s = summaries.get(r.room_id);
-      return {
-        id: r.id,
-        received_ts: r.received_ts,
-        room_id: r.room_id,
-        name: s?.name ?? null,
-        canonical_alias: s?.canonical_alias ?? null,
-        event_id: r.event_id,
-        user_id: r.user_id,
-        reason: r.reason,
-        score: r.score,
-        sender: r.event_id !== null ? (events.get(r.event_id)?.event.sender ?? null) : null,
-      };
-    }),
-    total,
-    ...(from + rows.length < total ? { next_token: from + rows.length } : {}),
-  };
+  return rows.map((r) => {
+    const s = summaries.get(r.room_id);
+    return {
+      id: r.id,
+      received_ts: r.received_ts,
+      room_id: r.room_id,
+      name: s?.name ?? null,
+      canonical_alias: s?.canonical_alias ?? null,
+      event_id: r.event_id,
+      user_id: r.user_id,
+      reason: r.reason,
+      score: r.score,
+      sender: r.event_id !== null ? (events.get(r.event_id)?.event.sender ?? null) : null,
+    };
+  });
+}
+
+function reportId(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new MatrixError('M_INVALID_PARAM', 'The report id must be a positive integer');
+  return Number(text);
+}
+
+/** GET /_synapse/admin/v1/event_reports/{id}: one report, with the reported event as stored. */
+export async function getReport(d: RoomDeps, id: string) {
+  const row = await directorySql.getReport(d.db, reportId(id));
+  if (!row) throw new MatrixError('M_NOT_FOUND', 'Event report not found');
+  const [described] = await describeReports(d, [row]);
+  const event = row.event_id !== null ? (await d.events.byIds(d.db, [row.event_id])).get(row.event_id)?.event : undefined;
+  return { ...described!, ...(event ? { event_json: event } : {}) };
+}
+
+/** DELETE /_synapse/admin/v1/event_reports/{id}. */
+export async function deleteReport(d: RoomDeps, id: string): Promise<void> {
+  if (!(await directorySql.deleteReport(d.db, reportId(id)))) throw new MatrixError('M_NOT_FOUND', 'Event report not found');
 }

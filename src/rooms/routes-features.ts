@@ -8,7 +8,7 @@ import type { RouteTable } from '../http/routes.js';
 import { requester } from '../http/types.js';
 import { compileBody } from '../http/validate.js';
 import { getHierarchy, getRoomSummary } from './hierarchy.js';
-import { listReports, reportEvent, reportRoom, type ReportBody } from './reports.js';
+import { deleteReport, getReport, listReports, reportEvent, reportRoom, type ReportBody } from './reports.js';
 import type { RoomService } from './service.js';
 import { upgradeRoom } from './upgrade.js';
 
@@ -90,6 +90,21 @@ export function registerReportAdminRoutes(routes: RouteTable, rooms: RoomService
       handler: async (req) => {
         await requireAdmin(accounts, requester(req).userId);
         return listReports(rooms.deps, queryOf(req, ['from', 'limit', 'dir', 'user_id', 'room_id'] as const));
+      },
+    },
+  });
+  routes.add('/_synapse/admin/v1/event_reports/:reportId', {
+    GET: {
+      handler: async (req) => {
+        await requireAdmin(accounts, requester(req).userId);
+        return getReport(rooms.deps, param(req, 'reportId'));
+      },
+    },
+    DELETE: {
+      handler: async (req) => {
+        await requireAdmin(accounts, requester(req).userId);
+        await deleteReport(rooms.deps, param(req, 'reportId'));
+        return {};
       },
     },
   });

@@ -89,3 +89,11 @@ export async function listReports(
   ).rows;
   return { rows, total };
 }
+
+export async function getReport(db: Queryable, id: number): Promise<ReportRow | undefined> {
+  return (await db.query<ReportRow>('SELECT id, received_ts, room_id, event_id, user_id, reason, score FROM event_reports WHERE id = $1', [id])).rows[0];
+}
+
+export async function deleteReport(db: Queryable, id: number): Promise<boolean> {
+  return ((await db.query('DELETE FROM event_reports WHERE id = $1', [id])).rowCount ?? 0) > 0;
+}
