@@ -130,6 +130,39 @@ describe('media repository', () => {
       assert.equal(nul.status, 400);
     });
 
+    it('serves byte ranges for seeking (206, Content-Range), or the whole file', async () => {
+      const bytes = randomBytes(1000);
+      const id = await uploadOk(server, alice, bytes, { contentType: 'video/mp4' });
+      const get = (range: string, extra: Record<string, string> = {}) =>
+        rawFetch(`${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${id}`, {
+          token: alice.token,
+          headers: { Range: range, ...extra },
+        });
+      const full = await download(server, alice, id);
+      assert.equal(full.headers.get('accept-ranges'), 'bytes');
+      const cases: [string, number, number][] = [
+        ['bytes=0-9', 0, 9],
+        ['bytes=990-', 990, 999],
+        ['bytes=-5', 995, 999],
+        ['bytes=500-5000', 500, 999],
+      ];
+      for (const [range, start, end] of cases) {
+        const r = await get(range);
+        assert.equal(r.status, 206, range);
+        assert.equal(r.headers.get('content-range'), `bytes ${start}-${end}/1000`);
+        assert.ok(r.bytes.equals(bytes.subarray(start, end + 1)), range);
+      }
+      const beyond = await get('bytes=1000-');
+      assert.equal(beyond.status, 416);
+      assert.equal(beyond.headers.get('content-range'), 'bytes */1000');
+      // Several ranges, nonsense, or an If-Range for other content: the whole file.
+      for (const [range, extra] of [['bytes=0-1,5-6', {}], ['bytes=9-3', {}], ['items=0-1', {}], ['bytes=0-9', { 'If-Range': '"other"' }]] as const) {
+        const r = await get(range, extra);
+        assert.equal(r.status, 200, range);
+        assert.ok(r.bytes.equals(bytes));
+      }
+    });
+
     it('answers If-None-Match with 304 (media never changes)', async () => {
       const id = await uploadOk(server, alice, Buffer.from('cache me'), { contentType: 'text/plain' });
       const r = await download(server, alice, id);

@@ -75,6 +75,28 @@ function clientGone(res: Response): AbortSignal {
   return ac.signal;
 }
 
+/**
+ * The byte range asked by a Range header (RFC 9110 14.2), for seeking in audio and video: one
+ * range only; several, or a malformed header, get the whole file (which the RFC allows).
+ * 'unsatisfiable' when it starts past the end.
+ */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    // A suffix: the last N bytes.
+    const n = Number(m[2]);
+    if (n === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (m[2] !== '' && Number(m[2]) < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}
+
 async function sendBlob(
   req: Request,
   res: Response,
@@ -82,27 +104,41 @@ async function sendBlob(
   log: Logger,
   blob: { sha256: string; size: number; contentType: string; disposition: string; cache: string },
 ): Promise<void> {
+  const etag = `"${blob.sha256}"`;
+  const ifRange = req.headers['if-range'];
+  // A Range with an If-Range naming other content is ignored (the whole file is sent).
+  const range = ifRange === undefined || ifRange === etag ? parseRange(req.headers.range, blob.size) : undefined;
+  if (range === 'unsatisfiable') {
+    res.setHeader('Content-Range', `bytes */${blob.size}`);
+    throw new MatrixError('M_UNKNOWN', 'Range not satisfiable', { status: 416 });
+  }
   let stream;
   try {
-    stream = await media.open(blob);
+    stream = await media.open(blob, range);
   } catch (err) {
     // Metadata without bytes: the store lost the file. Logged for the admin; 404 for the client.
     log.error({ sha256: blob.sha256, err: (err as Error).message }, 'media file missing from the store');
     throw notFound('Media not found');
   }
-  const etag = `"${blob.sha256}"`;
   res.setHeader('Content-Type', blob.contentType);
   res.setHeader('Content-Disposition', blob.disposition);
   res.setHeader('Cache-Control', blob.cache);
   res.setHeader('ETag', etag);
+  res.setHeader('Accept-Ranges', 'bytes');
   const ifNoneMatch = req.headers['if-none-match'];
   if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
     stream.destroy();
     res.status(304).end();
     return;
   }
-  res.status(200);
-  res.setHeader('Content-Length', String(blob.size));
+  if (range) {
+    res.status(206);
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`);
+    res.setHeader('Content-Length', String(range.end - range.start + 1));
+  } else {
+    res.status(200);
+    res.setHeader('Content-Length', String(blob.size));
+  }
   if (req.method === 'HEAD') {
     stream.destroy();
     res.end();

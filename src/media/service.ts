@@ -244,8 +244,8 @@ export class MediaService {
     }
   }
 
-  open(media: { sha256: string }): Promise<Readable> {
-    return this.storage.open(media.sha256);
+  open(media: { sha256: string }, range?: { start: number; end: number }): Promise<Readable> {
+    return this.storage.open(media.sha256, range);
   }
 
   private waitForUpload(mediaId: string, ms: number, signal?: AbortSignal): Promise<void> {

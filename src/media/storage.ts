@@ -29,8 +29,8 @@ export interface MediaStorage {
    * `maxBytes` (the rest of the source is not read).
    */
   stage(source: Readable, maxBytes: number): Promise<StagedBlob>;
-  /** The blob's bytes; rejects (ENOENT) when it is missing. */
-  open(sha256: string): Promise<Readable>;
+  /** The blob's bytes (or the inclusive byte range); rejects (ENOENT) when it is missing. */
+  open(sha256: string, range?: { start: number; end: number }): Promise<Readable>;
   read(sha256: string): Promise<Buffer>;
   exists(sha256: string): Promise<boolean>;
   delete(sha256: string): Promise<void>;
@@ -175,11 +175,11 @@ export class FilesystemMediaStorage implements MediaStorage {
     return removed;
   }
 
-  async open(sha256: string): Promise<Readable> {
+  async open(sha256: string, range?: { start: number; end: number }): Promise<Readable> {
     const path = this.pathOf(sha256);
     // Opened before returning so a missing file rejects here, not mid-response.
     const fh = await open(path, 'r');
-    return fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true });
+    return fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async read(sha256: string): Promise<Buffer> {
