@@ -1,6 +1,7 @@
 // Account data (global and per room), tags, ignored users, filters and presence.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { startTestServer, type TestServer } from './support/server.js';
 import { createRoom, enc, send, sharedRoom, sync, syncUntil } from './support/sync.js';
 
@@ -146,6 +147,45 @@ describe('sync: account data, tags, ignored users, filters, presence', () => {
     assert.equal(online.body.currently_active, true);
     await sync(alice, { set_presence: 'unavailable' });
     assert.equal((await alice.get(`/_matrix/client/v3/presence/${enc(alice.userId)}/status`)).body.presence, 'unavailable');
+  });
+});
+
+describe('sync: presence timeouts', () => {
+  let server: TestServer;
+  let db: pg.Client;
+  before(async () => {
+    server = await startTestServer();
+    db = new pg.Client({ connectionString: server.databaseUrl });
+    await db.connect();
+  });
+  after(async () => {
+    await db.end();
+    await server.stop();
+  });
+
+  it('turns an idle user unavailable, a silent one offline, and a sender online again', async () => {
+    const alice = await server.register();
+    const bob = await server.register();
+    const roomId = await sharedRoom(alice, bob);
+    await alice.put(`/_matrix/client/v3/presence/${enc(alice.userId)}/status`, { presence: 'online' });
+    const sweep = () => server.hs.services.sync.presence.sweep();
+    const state = async () => (await bob.get(`/_matrix/client/v3/presence/${enc(alice.userId)}/status`)).body.presence;
+    const first = await sync(bob);
+    // No activity for ten minutes, but still syncing: unavailable.
+    await db.query('UPDATE sync_presence SET last_active_ts = last_active_ts - 600000 WHERE user_id = $1', [alice.userId]);
+    assert.deepEqual(await sweep(), [alice.userId]);
+    assert.equal(await state(), 'unavailable');
+    const seen = await syncUntil(bob, first.next_batch, (r) => r.presence.events.some((e: any) => e.sender === alice.userId && e.content.presence === 'unavailable'));
+    // A sync does not end idleness; sending a message does.
+    await sync(alice);
+    assert.equal(await state(), 'unavailable');
+    await send(alice, roomId, { msgtype: 'm.text', body: 'back' });
+    await syncUntil(bob, seen.next_batch, (r) => r.presence.events.some((e: any) => e.sender === alice.userId && e.content.presence === 'online'));
+    // Neither syncing nor active for ten minutes: offline.
+    await db.query('UPDATE sync_presence SET last_active_ts = last_active_ts - 600000, last_user_sync_ts = last_user_sync_ts - 600000 WHERE user_id = $1', [alice.userId]);
+    assert.deepEqual(await sweep(), [alice.userId]);
+    assert.equal(await state(), 'offline');
+    assert.deepEqual(await sweep(), []);
   });
 });
 

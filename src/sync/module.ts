@@ -151,8 +151,11 @@ export function buildSync(opts: {
       // Counts are lost for these events, but the send itself succeeded and syncs still wake.
       log.error({ err }, 'push rule evaluation failed');
     }
+    const suffix = `:${config.server_name}`;
     for (const p of events) {
       const e = p.event;
+      // Sending is activity: the sender is online and active (presence idle timer).
+      if (e.sender.endsWith(suffix)) presence.markActive(e.sender).catch((err) => log.warn({ err }, 'could not mark presence active'));
       // A membership change concerns its target even before they are in the room's waiter set.
       const userIds = e.type === 'm.room.member' && typeof e.state_key === 'string' ? [e.state_key] : [];
       notifier.notify('events', p.stream, { roomId: e.room_id, userIds });
@@ -169,8 +172,12 @@ export function buildSync(opts: {
     notifications,
     sync,
     roomsView,
-    start: () => notifier.start(),
+    async start() {
+      await notifier.start();
+      presence.start();
+    },
     async close() {
+      presence.stop();
       typing.close();
       await notifier.close();
     },
