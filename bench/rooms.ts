@@ -1,9 +1,11 @@
 // On-demand benchmark of the rooms write path and state storage (never part of `npm test`):
-//   npx tsx bench/rooms.ts [--sends N] [--members N] [--changes N] [--async-commit]
+//   npx tsx bench/rooms.ts [--sends N] [--members N] [--changes N] [--async-commit] [--no-listeners]
 // Starts a throwaway PostgreSQL cluster and an in-process server, then prints numbers.
 // --async-commit runs the cluster with synchronous_commit off (commits do not wait for the WAL
 // flush: a crash may lose the last moments of acknowledged writes, never half of one), to show
-// how much of the cost is the fsync per commit.
+// how much of the cost is the fsync per commit. --no-listeners unsubscribes every
+// onEventsPersisted listener (sync notifier, push rule evaluation) to time the persistence path
+// alone.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { startTestCluster } from '../spec-tests/support/cluster.js';
@@ -32,6 +34,9 @@ if (process.argv.includes('--async-commit')) {
 console.log(`synchronous_commit: ${process.argv.includes('--async-commit') ? 'off' : 'on'}`);
 const { startTestServer } = await import('../spec-tests/support/server.js');
 const server = await startTestServer({ database: { url: 'postgres://unused', max_connections: 20 } });
+
+if (process.argv.includes('--no-listeners')) server.hs.services.rooms.deps.queue.listeners.length = 0;
+console.log(`onEventsPersisted listeners: ${server.hs.services.rooms.deps.queue.listeners.length}`);
 
 const V3 = '/_matrix/client/v3';
 let txn = 0;

@@ -24,14 +24,15 @@ export class EventLoader {
   private readonly cache = new Lru<number, StoredEvent>(50_000);
   private readonly nids = new Lru<string, number>(200_000);
   /**
-   * Events written by a transaction still open, by its connection: read back inside it, they
-   * must not enter the caches, which outlive a rollback.
+   * Events written by a transaction still open, by its connection. Reads inside it find them
+   * here (the next event of a batch cites the previous one) without a query, and they never
+   * enter the shared caches, which outlive a rollback.
    */
-  private readonly uncommitted = new WeakMap<object, Set<number>>();
+  private readonly uncommitted = new WeakMap<object, { byNid: Map<number, StoredEvent>; byId: Map<string, number> }>();
 
   /** Called by the room queue around each transaction. */
   beginTx(tx: Queryable): void {
-    this.uncommitted.set(tx, new Set());
+    this.uncommitted.set(tx, { byNid: new Map(), byId: new Map() });
   }
 
   endTx(tx: Queryable): void {
@@ -39,8 +40,22 @@ export class EventLoader {
   }
 
   /** Records an event written in the open transaction `tx`. */
-  written(tx: Queryable, nid: number): void {
-    this.uncommitted.get(tx)?.add(nid);
+  written(tx: Queryable, stored: StoredEvent): void {
+    const pending = this.uncommitted.get(tx);
+    if (!pending) return;
+    pending.byNid.set(stored.nid, stored);
+    pending.byId.set(stored.event.event_id, stored.nid);
+  }
+
+  /** Forgets events of `tx` rolled back to a savepoint. */
+  unwritten(tx: Queryable, nids: Iterable<number>): void {
+    const pending = this.uncommitted.get(tx);
+    if (!pending) return;
+    for (const nid of nids) {
+      const e = pending.byNid.get(nid);
+      pending.byNid.delete(nid);
+      if (e) pending.byId.delete(e.event.event_id);
+    }
   }
 
   /**
@@ -52,7 +67,7 @@ export class EventLoader {
     const missing: number[] = [];
     const pending = this.uncommitted.get(db);
     for (const nid of nids) {
-      const hit = opts.fresh ? undefined : this.cache.get(nid);
+      const hit = pending?.byNid.get(nid) ?? (opts.fresh ? undefined : this.cache.get(nid));
       if (hit) out.set(nid, hit);
       else missing.push(nid);
     }
@@ -72,7 +87,7 @@ export class EventLoader {
         replacesNid: row.replaces_nid,
         redactedBy: row.redacted_by,
       };
-      if (!pending?.has(stored.nid)) {
+      if (!pending?.byNid.has(stored.nid)) {
         this.cache.set(stored.nid, stored);
         this.nids.set(stored.event.event_id, stored.nid);
       }
@@ -89,14 +104,14 @@ export class EventLoader {
   async nidsOf(db: Queryable, ids: string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     const missing: string[] = [];
+    const pending = this.uncommitted.get(db);
     for (const id of ids) {
-      const hit = this.nids.get(id);
+      const hit = pending?.byId.get(id) ?? this.nids.get(id);
       if (hit !== undefined) out.set(id, hit);
       else missing.push(id);
     }
-    const pending = this.uncommitted.get(db);
     for (const [id, nid] of await sql.lookupEventNids(db, missing)) {
-      if (!pending?.has(nid)) this.nids.set(id, nid);
+      if (!pending?.byNid.has(nid)) this.nids.set(id, nid);
       out.set(id, nid);
     }
     return out;

@@ -107,7 +107,19 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   }
   const nid = written.event_nid;
   const stream = written.stream_ordering;
-  d.events.written(tx, nid);
+  d.events.written(tx, {
+    nid,
+    event,
+    roomNid: room.roomNid,
+    stream,
+    depth,
+    stateKeyNid,
+    rejected: rejectedReason,
+    stateBefore,
+    stateAfter,
+    replacesNid,
+    redactedBy: null,
+  });
 
   const persisted: PersistedEvent = {
     nid,

@@ -117,6 +117,8 @@ export class RoomQueue {
       /** Around each transaction (caches keep what an open transaction wrote apart). */
       beginTx?: (tx: Queryable) => void;
       endTx?: (tx: Queryable, committed: boolean) => void;
+      /** Events of a job rolled back to its savepoint. */
+      rolledBack?: (tx: Queryable, nids: number[]) => void;
       /** What each committed transaction persisted, before listeners hear of it. */
       afterCommit?: (events: PersistedEvent[]) => void;
     } = {},
@@ -163,18 +165,22 @@ export class RoomQueue {
       results.length = 0;
       const room = await this.loadRoom(tx, roomId, row, batch[0]!.newRoom);
       const lock = new RoomLock(LOCK_TOKEN, tx, room);
+      // A refused job must not take the rest of the batch down with it: each job of a batch
+      // runs in a savepoint (released together with the next one's creation: one round trip).
       const useSavepoints = batch.length > 1;
+      let open = false;
       for (const job of batch) {
         const saved = lock.saveState();
-        if (useSavepoints) await tx.query('SAVEPOINT job');
+        if (useSavepoints) {
+          await tx.query(open ? 'RELEASE SAVEPOINT job; SAVEPOINT job' : 'SAVEPOINT job');
+          open = true;
+        }
         try {
-          const value = await job.fn(lock);
-          if (useSavepoints) await tx.query('RELEASE SAVEPOINT job');
-          results.push({ ok: true, value });
+          results.push({ ok: true, value: await job.fn(lock) });
         } catch (err) {
-          // A refused event must not take the rest of the batch down with it.
           if (!useSavepoints || !(err instanceof MatrixError)) throw err;
           await tx.query('ROLLBACK TO SAVEPOINT job');
+          this.hooks.rolledBack?.(tx, lock.persisted.slice(saved.persisted).map((p) => p.nid));
           lock.restoreState(saved);
           results.push({ ok: false, err });
         }

@@ -32,6 +32,10 @@ export class RoomService {
         events.endTx(tx);
         state.endTx(tx, committed);
       },
+      rolledBack: (tx, nids) => {
+        events.unwritten(tx, nids);
+        state.rolledBack(tx);
+      },
       afterCommit: (persisted) => this.remember(persisted),
     });
     this.deps = {

@@ -75,6 +75,11 @@ export class StateStore {
     this.pendingKeys.set(tx, new Map());
   }
 
+  /** After a rollback to a savepoint: what was interned since may be gone; forget it all. */
+  rolledBack(tx: Queryable): void {
+    this.pendingKeys.get(tx)?.clear();
+  }
+
   endTx(tx: Queryable, committed: boolean): void {
     const pending = this.pendingKeys.get(tx);
     this.pendingKeys.delete(tx);
@@ -167,9 +172,8 @@ export class StateStore {
           depth: r.depth,
           stateSize: r.state_size,
           hash: bufferToHash(r.state_hash),
-          keys: r.key_nids.map(Number),
-          // BIGINT[] arrives as strings (the pool's INT8 parser covers scalars only).
-          events: r.event_nids.map(Number),
+          keys: r.key_nids,
+          events: r.event_nids,
         };
         this.rows.set(info.id, info);
         chain.push(info);

@@ -39,32 +39,38 @@ export interface SnapshotRow {
   event_nids: number[];
 }
 
-/** A snapshot and its ancestors, nearest first: one round trip for the whole chain. */
-export async function getSnapshotChain(db: Queryable, snapshotId: number): Promise<SnapshotRow[]> {
-  const res = await db.query<SnapshotRow>(
-    `WITH RECURSIVE chain AS (
-       SELECT snapshot_id, parent_id, depth, state_size, state_hash, key_nids, event_nids FROM state_snapshots WHERE snapshot_id = $1
-       UNION ALL
-       SELECT s.snapshot_id, s.parent_id, s.depth, s.state_size, s.state_hash, s.key_nids, s.event_nids
-         FROM state_snapshots s JOIN chain c ON s.snapshot_id = c.parent_id
-     )
-     SELECT * FROM chain ORDER BY depth DESC`,
-    [snapshotId],
-  );
-  return res.rows;
+/** `1,2,3` (array_to_string) to numbers; '' for an empty array. */
+function parseList(text: string): number[] {
+  return text === '' ? [] : text.split(',').map(Number);
 }
 
-/** Header fields only (no entry arrays). */
-export async function getSnapshotHeader(
-  db: Queryable,
-  snapshotId: number,
-): Promise<{ snapshot_id: number; parent_id: number | null; depth: number; state_size: number; state_hash: Buffer; delta_size: number } | undefined> {
-  return (
-    await db.query(
-      'SELECT snapshot_id, parent_id, depth, state_size, state_hash, cardinality(key_nids) AS delta_size FROM state_snapshots WHERE snapshot_id = $1',
-      [snapshotId],
-    )
-  ).rows[0];
+/**
+ * A snapshot and its ancestors, nearest first: one round trip for the whole chain. The arrays
+ * travel as comma-joined text: split natively, that is several times faster than node-pg's
+ * generic array parser on a full 5,000-entry snapshot.
+ */
+export async function getSnapshotChain(db: Queryable, snapshotId: number): Promise<SnapshotRow[]> {
+  const res = await db.query<Omit<SnapshotRow, 'key_nids' | 'event_nids'> & { key_text: string; event_text: string }>(
+    `WITH RECURSIVE chain AS (
+       SELECT snapshot_id, parent_id, depth FROM state_snapshots WHERE snapshot_id = $1
+       UNION ALL
+       SELECT s.snapshot_id, s.parent_id, s.depth FROM state_snapshots s JOIN chain c ON s.snapshot_id = c.parent_id
+     )
+     SELECT s.snapshot_id, s.parent_id, s.depth, s.state_size, s.state_hash,
+            array_to_string(s.key_nids, ',') AS key_text, array_to_string(s.event_nids, ',') AS event_text
+       FROM chain c JOIN state_snapshots s USING (snapshot_id)
+      ORDER BY s.depth DESC`,
+    [snapshotId],
+  );
+  return res.rows.map((r) => ({
+    snapshot_id: r.snapshot_id,
+    parent_id: r.parent_id,
+    depth: r.depth,
+    state_size: r.state_size,
+    state_hash: r.state_hash,
+    key_nids: parseList(r.key_text),
+    event_nids: parseList(r.event_text),
+  }));
 }
 
 export async function findSnapshotsByHash(db: Queryable, roomNid: number, hash: Buffer): Promise<number[]> {
