@@ -67,6 +67,11 @@ describe('media repository', () => {
       // Another user downloads it too: media is not private to its uploader.
       const other = await download(server, bob, id);
       assert.ok(other.bytes.equals(png));
+      // HEAD: the headers without the bytes.
+      const head = await rawFetch(`${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${id}`, { method: 'HEAD', token: bob.token });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), String(png.length));
+      assert.equal(head.bytes.length, 0);
     });
 
     it('returns a 20 MB binary byte for byte', async () => {
