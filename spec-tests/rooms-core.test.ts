@@ -291,6 +291,27 @@ describe('rooms', () => {
     assert.equal((await alice.put(path, {})).status, 200);
   });
 
+  it('lets guests into rooms with guest_access can_join only, and only to send messages', async () => {
+    const reg = await server.anon().post(`${V3}/register?kind=guest`, {});
+    assert.equal(reg.status, 200, JSON.stringify(reg.body));
+    const guest = server.anon();
+    guest.token = reg.body.access_token;
+    const open = await createRoom(alice, { preset: 'public_chat', initial_state: [{ type: 'm.room.guest_access', content: { guest_access: 'can_join' } }] });
+    const closed = await createRoom(alice, { preset: 'public_chat' });
+    const refused = await guest.post(`${room(closed)}/join`);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.errcode, 'M_GUEST_ACCESS_FORBIDDEN');
+    assert.equal((await guest.post(`${room(open)}/join`)).status, 200);
+    assert.equal((await send(guest, open)).status, 200);
+    const custom = await send(guest, open, { a: 1 }, 'org.example.custom');
+    assert.equal(custom.status, 403);
+    assert.equal(custom.body.errcode, 'M_GUEST_ACCESS_FORBIDDEN');
+    assert.equal((await guest.get(`${room(open)}/state`)).status, 200);
+    // Endpoints outside the guest list stay closed to guests.
+    assert.equal((await guest.post(`${V3}/createRoom`, {})).body.errcode, 'M_GUEST_ACCESS_FORBIDDEN');
+    assert.equal((await guest.post(`${room(open)}/leave`)).status, 200);
+  });
+
   it('refuses an unknown room version with M_UNSUPPORTED_ROOM_VERSION', async () => {
     const r = await alice.post(`${V3}/createRoom`, { room_version: '999' });
     assert.equal(r.status, 400);

@@ -20,6 +20,8 @@ export interface MembershipRequest {
   reason?: string;
   /** createRoom's is_direct: marks the invite as a direct chat. */
   isDirect?: boolean;
+  /** The joining user is a guest: only rooms with guest_access can_join let them in. */
+  guest?: boolean;
 }
 
 /** The displayname and avatar_url of a local user's profile, for member event content. */
@@ -121,6 +123,12 @@ export async function changeMembership(
       case 'join': {
         const content: JsonObject = { ...profile };
         if (mine.membership === 'join' && sameProfile(mine.content, content) && req.reason === undefined) return mine.eventId!;
+        if (req.guest && mine.membership !== 'join') {
+          const access = await currentStateEvent(d, lock.tx, lock.room.currentSnapshot!, 'm.room.guest_access', '');
+          if (access?.content['guest_access'] !== 'can_join') {
+            throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guests may not join this room (its guest_access is not can_join)');
+          }
+        }
         const joinRules = await currentStateEvent(d, lock.tx, lock.room.currentSnapshot!, 'm.room.join_rules', '');
         const rule = joinRules?.content['join_rule'];
         const v = lock.room.version;

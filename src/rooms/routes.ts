@@ -92,10 +92,15 @@ export function registerRoomRoutes(routes: RouteTable, rooms: RoomService): void
     },
   });
 
+  // Guests (spec "Guest access") may join rooms whose guest_access is can_join, leave, read, and
+  // send m.room.message; the rooms service checks the room's setting.
   routes.client('/join/:roomIdOrAlias', {
     POST: {
+      guests: true,
       body: reasonBody,
-      handler: async (req) => ({ room_id: await rooms.join(requester(req).userId, param(req, 'roomIdOrAlias'), req.body.reason) }),
+      handler: async (req) => ({
+        room_id: await rooms.join(requester(req).userId, param(req, 'roomIdOrAlias'), req.body.reason, { guest: requester(req).isGuest }),
+      }),
     },
   });
   routes.client('/knock/:roomIdOrAlias', {
@@ -106,12 +111,14 @@ export function registerRoomRoutes(routes: RouteTable, rooms: RoomService): void
   });
   routes.client('/rooms/:roomId/join', {
     POST: {
+      guests: true,
       body: reasonBody,
-      handler: async (req) => ({ room_id: await rooms.join(requester(req).userId, roomIdParam(req), req.body.reason) }),
+      handler: async (req) => ({ room_id: await rooms.join(requester(req).userId, roomIdParam(req), req.body.reason, { guest: requester(req).isGuest }) }),
     },
   });
   routes.client('/rooms/:roomId/leave', {
     POST: {
+      guests: true,
       body: reasonBody,
       handler: async (req) => {
         const userId = requester(req).userId;
@@ -143,9 +150,13 @@ export function registerRoomRoutes(routes: RouteTable, rooms: RoomService): void
 
   routes.client('/rooms/:roomId/send/:eventType/:txnId', {
     PUT: {
+      guests: true,
       rateLimit: 'message',
       handler: async (req) => {
         const r = requester(req);
+        if (r.isGuest && eventTypeParam(req) !== 'm.room.message') {
+          throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guests may only send m.room.message events');
+        }
         const eventId = await rooms.sendMessage(r, roomIdParam(req), eventTypeParam(req), strictContent(req), param(req, 'txnId'));
         return { event_id: eventId };
       },
@@ -154,6 +165,7 @@ export function registerRoomRoutes(routes: RouteTable, rooms: RoomService): void
 
   routes.client('/rooms/:roomId/state/:eventType{/:stateKey}', {
     GET: {
+      guests: true,
       handler: (req) => {
         const format = query(req, 'format') === 'event' ? 'event' : 'content';
         return rooms.getStateEvent(requester(req), roomIdParam(req), eventTypeParam(req), param(req, 'stateKey'), format);
@@ -180,13 +192,14 @@ export function registerRoomRoutes(routes: RouteTable, rooms: RoomService): void
   });
 
   routes.client('/rooms/:roomId/event/:eventId', {
-    GET: { handler: (req) => rooms.getEvent(requester(req), roomIdParam(req), param(req, 'eventId')) },
+    GET: { guests: true, handler: (req) => rooms.getEvent(requester(req), roomIdParam(req), param(req, 'eventId')) },
   });
   routes.client('/rooms/:roomId/state', {
-    GET: { handler: (req) => rooms.getState(requester(req), roomIdParam(req)) },
+    GET: { guests: true, handler: (req) => rooms.getState(requester(req), roomIdParam(req)) },
   });
   routes.client('/rooms/:roomId/members', {
     GET: {
+      guests: true,
       handler: async (req) => {
         const q: { at?: string; membership?: string; not_membership?: string } = {};
         for (const k of ['at', 'membership', 'not_membership'] as const) {

@@ -84,9 +84,12 @@ export class RoomService {
     return createRoom(this.deps, userId, req);
   }
 
-  async join(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
+  async join(userId: string, roomIdOrAlias: string, reason?: string, opts: { guest?: boolean } = {}): Promise<string> {
     const roomId = await membership.resolveRoomIdOrAlias(this.deps, roomIdOrAlias);
-    await membership.changeMembership(this.deps, userId, roomId, userId, 'join', reason !== undefined ? { reason } : {});
+    await membership.changeMembership(this.deps, userId, roomId, userId, 'join', {
+      ...(reason !== undefined ? { reason } : {}),
+      ...(opts.guest ? { guest: true } : {}),
+    });
     return roomId;
   }
 
