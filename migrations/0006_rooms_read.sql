@@ -25,39 +25,59 @@ CREATE INDEX event_relations_parent_type ON event_relations (parent_nid, rel_typ
 -- /threads: the thread roots of a room by latest activity.
 CREATE INDEX event_relations_threads ON event_relations (room_nid, stream_ordering) WHERE rel_type = 'm.thread';
 
-CREATE FUNCTION index_event_relation() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION index_event_relation_row(ev events) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   rel jsonb;
   parent_nid_v bigint;
 BEGIN
   -- Cheap text test first: most events have no relation and are never parsed here.
-  IF NEW.rejected_reason IS NOT NULL OR NEW.outlier OR NEW.stream_ordering IS NULL
-     OR position('m.relates_to' in NEW.json) = 0 THEN
-    RETURN NULL;
+  IF ev.rejected_reason IS NOT NULL OR ev.outlier OR ev.stream_ordering IS NULL
+     OR position('m.relates_to' in ev.json) = 0 THEN
+    RETURN;
   END IF;
   BEGIN
-    rel := (NEW.json::jsonb) -> 'content' -> 'm.relates_to';
+    rel := (ev.json::jsonb) -> 'content' -> 'm.relates_to';
   EXCEPTION WHEN others THEN
     -- jsonb refuses some JSON text accepts (a \u0000 escape); such an event gets no index row
     -- rather than failing its write.
-    RETURN NULL;
+    RETURN;
   END;
   IF jsonb_typeof(rel) IS DISTINCT FROM 'object'
      OR jsonb_typeof(rel -> 'rel_type') IS DISTINCT FROM 'string'
      OR jsonb_typeof(rel -> 'event_id') IS DISTINCT FROM 'string' THEN
-    RETURN NULL;
+    RETURN;
   END IF;
   INSERT INTO event_nids (event_id) VALUES (rel ->> 'event_id') ON CONFLICT DO NOTHING;
   SELECT event_nid INTO parent_nid_v FROM event_nids WHERE event_id = rel ->> 'event_id';
   INSERT INTO event_relations (event_nid, room_nid, parent_nid, rel_type, event_type, sender, depth, stream_ordering,
                                origin_server_ts, aggregation_key)
-  VALUES (NEW.event_nid, NEW.room_nid, parent_nid_v, rel ->> 'rel_type', NEW.type, NEW.sender, NEW.depth, NEW.stream_ordering,
-          NEW.origin_server_ts, CASE WHEN jsonb_typeof(rel -> 'key') = 'string' THEN rel ->> 'key' END)
+  VALUES (ev.event_nid, ev.room_nid, parent_nid_v, rel ->> 'rel_type', ev.type, ev.sender, ev.depth, ev.stream_ordering,
+          ev.origin_server_ts, CASE WHEN jsonb_typeof(rel -> 'key') = 'string' THEN rel ->> 'key' END)
   ON CONFLICT DO NOTHING;
+  RETURN;
+END $$;
+
+CREATE FUNCTION index_event_relation() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- The text test again, so most writes never pay for the call.
+  IF position('m.relates_to' in NEW.json) > 0 THEN
+    PERFORM index_event_relation_row(NEW);
+  END IF;
   RETURN NULL;
 END $$;
 
 CREATE TRIGGER events_index_relation AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION index_event_relation();
+
+-- Events written before this migration are indexed once, by the same function the trigger
+-- calls, so old and new events follow the same rules.
+DO $$
+DECLARE
+  ev events%ROWTYPE;
+BEGIN
+  FOR ev IN SELECT * FROM events WHERE position('m.relates_to' in json) > 0 ORDER BY stream_ordering LOOP
+    PERFORM index_event_relation_row(ev);
+  END LOOP;
+END $$;
 
 -- A user's membership history in a room (history visibility "shared": did they join after an
 -- event?), and any state key's history in general.

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient, Direction } from 'matrix-js-sdk';
+import pg from 'pg';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { TestClient } from './support/client.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -468,6 +469,21 @@ describe('room history', () => {
       const r = await alice.put(`${room(roomId)}/send/m.room.message/${txn()}`, { msgtype: 'm.text', body: 'nested', 'm.relates_to': { rel_type: 'm.thread', event_id: edit } });
       assert.equal(r.status, 400);
       assert.equal(r.body.errcode, 'M_UNKNOWN');
+    });
+
+    it('re-indexes stored events exactly as the trigger indexed them (the migration backfill)', async () => {
+      const db = new pg.Client({ connectionString: server.databaseUrl });
+      await db.connect();
+      try {
+        const read = async () => (await db.query('SELECT * FROM event_relations ORDER BY event_nid')).rows;
+        const indexed = await read();
+        assert.ok(indexed.length >= 10, `${indexed.length} relations`);
+        await db.query('DELETE FROM event_relations');
+        await db.query(`SELECT index_event_relation_row(e) FROM events e WHERE position('m.relates_to' in json) > 0 ORDER BY stream_ordering`);
+        assert.deepEqual(await read(), indexed);
+      } finally {
+        await db.end();
+      }
     });
 
     it('finds the event closest to a timestamp in either direction', async () => {
