@@ -273,6 +273,12 @@ describe('room history', () => {
       const afterLeave = await send(alice, roomId);
       const seen = await visibleIds(bob, roomId);
       assert.ok(seen.includes(early), 'history while a member stays visible');
+      // unsigned.membership: Bob's membership after each event.
+      const page = await bob.get(`${room(roomId)}/messages?dir=b&limit=50`);
+      const membershipOf = (id: string) => page.body.chunk.find((e: { event_id: string }) => e.event_id === id)?.unsigned.membership;
+      assert.equal(membershipOf(early), 'leave', 'before he joined');
+      const own = page.body.chunk.filter((e: { type: string; state_key?: string }) => e.type === 'm.room.member' && e.state_key === bob.userId);
+      assert.deepEqual(own.map((e: { unsigned: { membership: string } }) => e.unsigned.membership), ['leave', 'join']);
       assert.ok(!seen.includes(afterLeave));
       assert.equal((await bob.get(`${room(roomId)}/event/${encodeURIComponent(afterLeave)}`)).status, 404);
       // Someone who never joined sees nothing at all.

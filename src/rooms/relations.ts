@@ -30,6 +30,10 @@ export async function serializeWithRelations(
   depth = 0,
 ): Promise<ClientEvent[]> {
   const out = await serializeEvents(d, db, events, access.room.version, reader);
+  events.forEach((e, i) => {
+    const m = access.membershipAt.get(e.nid);
+    if (m !== undefined) out[i]!.unsigned['membership'] = m;
+  });
   const parents = events.filter((e) => e.redactedBy === null && typeof e.event.state_key !== 'string');
   if (parents.length === 0) return out;
   const parentNids = parents.map((e) => e.nid);

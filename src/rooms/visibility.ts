@@ -58,6 +58,11 @@ export interface RoomAccess {
   worldReadableNow: boolean;
   /** @internal per-snapshot memo and the user's join positions, filled lazily. */
   memo: Map<number, AtSnapshot>;
+  /**
+   * The user's membership after each event filterVisible let through (`leave` when they had
+   * none), for unsigned.membership (spec v1.11).
+   */
+  membershipAt: Map<number, string>;
   joinStreams?: number[];
 }
 
@@ -79,7 +84,7 @@ export async function roomAccess(d: RoomDeps, db: Queryable, roomId: string, use
   const room: KnownRoom = { row, version };
   const membership = await membershipsSql.getMembership(db, room.row.room_nid, userId);
   const worldReadableNow = (await visibilityAt(d, db, room.row.current_snapshot)) === 'world_readable';
-  const access: RoomAccess = { room, userId, membership, worldReadableNow, memo: new Map() };
+  const access: RoomAccess = { room, userId, membership, worldReadableNow, memo: new Map(), membershipAt: new Map() };
   if (membership?.membership === 'join') return access;
   if (membership && (membership.membership === 'leave' || membership.membership === 'ban') && !membership.forgotten) return access;
   if (worldReadableNow) return access;
@@ -138,10 +143,15 @@ export async function filterVisible(d: RoomDeps, db: Queryable, access: RoomAcce
     if (snapshot === null || e.stream === null) {
       // An outlier: no state known at it. Only the user's own membership (an invite received
       // out of band) is theirs to see.
-      if (own) out.push(e);
+      if (own) {
+        access.membershipAt.set(e.nid, membershipOf(e.event.content));
+        out.push(e);
+      }
       continue;
     }
     const at = await atSnapshot(d, db, access, snapshot);
+    // The snapshot is the state after the event, so this includes the event's own change.
+    access.membershipAt.set(e.nid, at.membership ?? 'leave');
     let visibility = at.visibility;
     let membership = at.membership;
     if (e.event.type === 'm.room.history_visibility' && e.event.state_key === '') {
