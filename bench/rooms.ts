@@ -31,12 +31,37 @@ if (process.argv.includes('--async-commit')) {
   await admin.query('SELECT pg_reload_conf()');
   await admin.end();
 }
-console.log(`synchronous_commit: ${process.argv.includes('--async-commit') ? 'off' : 'on'}`);
+console.log(`synchronous_commit: ${process.argv.includes('--async-commit') ? 'off' : 'on'}; load average: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 const { startTestServer } = await import('../spec-tests/support/server.js');
 const server = await startTestServer({ database: { url: 'postgres://unused', max_connections: 20 } });
 
 if (process.argv.includes('--no-listeners')) server.hs.services.rooms.deps.queue.listeners.length = 0;
 console.log(`onEventsPersisted listeners: ${server.hs.services.rooms.deps.queue.listeners.length}`);
+
+// Load-independent figures: statements the server sends PostgreSQL, and transactions committed.
+// (The bench client talks HTTP only, so every query counted is the server's.)
+let queries = 0;
+const originalQuery = pg.Client.prototype.query;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  queries++;
+  return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
+} as typeof pg.Client.prototype.query;
+async function commits(): Promise<number> {
+  const r = await server.hs.services.db.query<{ n: number }>('SELECT xact_commit::bigint AS n FROM pg_stat_database WHERE datname = current_database()');
+  return r.rows[0]!.n;
+}
+async function counted<T>(label: string, n: number, fn: () => Promise<T>): Promise<T> {
+  const q0 = queries;
+  const c0 = await commits();
+  const t0 = performance.now();
+  const result = await fn();
+  const ms = performance.now() - t0;
+  // pg_stat_database is updated when a backend reports, at most every ~500 ms (PGSTAT_MIN_INTERVAL).
+  await new Promise((r) => setTimeout(r, 1100));
+  const c1 = await commits();
+  console.log(`${label.padEnd(40)} ${rate(n, ms)}; ${((queries - q0) / n).toFixed(1)} statements and ${((c1 - c0 - 1) / n).toFixed(2)} commits per send`);
+  return result;
+}
 
 const V3 = '/_matrix/client/v3';
 let txn = 0;
@@ -61,40 +86,40 @@ try {
   // 1. Sequential sends from one client (each waits for the previous answer).
   const solo = await createRoom(alice, { preset: 'public_chat' });
   for (let i = 0; i < 50; i++) await send(alice, solo); // warm-up
-  let t = performance.now();
-  for (let i = 0; i < SENDS; i++) {
-    const r = await send(alice, solo);
-    if (r.status !== 200) throw new Error(JSON.stringify(r.body));
-  }
-  console.log(`sequential sends, 1 client:            ${rate(SENDS, performance.now() - t)}`);
+  await counted('sequential sends, 1 client:', SENDS, async () => {
+    for (let i = 0; i < SENDS; i++) {
+      const r = await send(alice, solo);
+      if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+    }
+  });
 
   // 2. 10 clients sending concurrently (each sequentially) into one room.
   const shared = await createRoom(alice, { preset: 'public_chat' });
   for (const c of clients.slice(1)) await c.post(`${V3}/rooms/${encodeURIComponent(shared)}/join`);
   const per = Math.ceil(SENDS / 10);
-  t = performance.now();
-  await Promise.all(
-    clients.map(async (c) => {
-      for (let i = 0; i < per; i++) {
-        const r = await send(c, shared);
-        if (r.status !== 200) throw new Error(JSON.stringify(r.body));
-      }
-    }),
+  await counted('concurrent sends, 10 clients, 1 room:', per * 10, () =>
+    Promise.all(
+      clients.map(async (c) => {
+        for (let i = 0; i < per; i++) {
+          const r = await send(c, shared);
+          if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+        }
+      }),
+    ),
   );
-  console.log(`concurrent sends, 10 clients, 1 room:  ${rate(per * 10, performance.now() - t)}`);
 
   // 3. 10 clients, each in its own room.
   const own = await Promise.all(clients.map((c) => createRoom(c)));
-  t = performance.now();
-  await Promise.all(
-    clients.map(async (c, k) => {
-      for (let i = 0; i < per; i++) {
-        const r = await send(c, own[k]!);
-        if (r.status !== 200) throw new Error(JSON.stringify(r.body));
-      }
-    }),
+  await counted('concurrent sends, 10 clients, 10 rooms:', per * 10, () =>
+    Promise.all(
+      clients.map(async (c, k) => {
+        for (let i = 0; i < per; i++) {
+          const r = await send(c, own[k]!);
+          if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+        }
+      }),
+    ),
   );
-  console.log(`concurrent sends, 10 clients, 10 rooms: ${rate(per * 10, performance.now() - t)}`);
 
   // 4. A big room: MEMBERS joins, then CHANGES state changes (through the rooms service, the
   // same persistence path as HTTP, without HTTP's overhead).
@@ -105,13 +130,13 @@ try {
   const sizeOf = async () =>
     (await db.query<{ s: number; n: number }>(`SELECT pg_total_relation_size('state_snapshots')::bigint AS s, (SELECT count(*) FROM state_snapshots)::int AS n`)).rows[0]!;
   const before = await sizeOf();
-  t = performance.now();
+  let t = performance.now();
   await Promise.all(
     Array.from({ length: 20 }, async (_, w) => {
       for (let i = w; i < MEMBERS; i += 20) await rooms.join(`@member${i}:localhost`, big);
     }),
   );
-  console.log(`joins into one room:                   ${rate(MEMBERS, performance.now() - t)}`);
+  console.log(`${'joins into one room:'.padEnd(40)} ${rate(MEMBERS, performance.now() - t)}`);
   t = performance.now();
   const sender = { userId: alice.userId, deviceId: alice.deviceId };
   await Promise.all(
@@ -122,7 +147,7 @@ try {
       }
     }),
   );
-  console.log(`state changes in the ${MEMBERS}-member room: ${rate(CHANGES, performance.now() - t)}`);
+  console.log(`${`state changes in the ${MEMBERS}-member room:`.padEnd(40)} ${rate(CHANGES, performance.now() - t)}`);
   const afterSize = await sizeOf();
   const stateChanges = MEMBERS + CHANGES;
   console.log(
