@@ -120,6 +120,17 @@ describe('room upgrades', () => {
     assert.equal((await bob.post(`${room(newRoom)}/join`)).status, 200);
   });
 
+  it('answers two concurrent identical upgrade requests with one replacement room', async () => {
+    const oldRoom = await createRoom(alice, { preset: 'public_chat', room_version: '10' });
+    const [a, b] = await Promise.all([
+      alice.post(`${room(oldRoom)}/upgrade`, { new_version: '11' }),
+      alice.post(`${room(oldRoom)}/upgrade`, { new_version: '11' }),
+    ]);
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+    assert.equal(a.body.replacement_room, b.body.replacement_room);
+  });
+
   it('upgrades through matrix-js-sdk', async () => {
     const sdk = createClient({ baseUrl: server.baseUrl, accessToken: alice.token!, userId: alice.userId, deviceId: alice.deviceId });
     const { room_id: oldRoom } = await sdk.createRoom({ room_version: '9', name: 'sdk upgrade' });

@@ -56,7 +56,25 @@ function highestLevel(pl: JsonObject): number {
   return max;
 }
 
-export async function upgradeRoom(d: RoomDeps, who: Sender, roomId: string, body: { new_version: string; additional_creators?: string[] }): Promise<{ replacement_room: string }> {
+/**
+ * Upgrades in progress, per server (RoomDeps): a client retrying while the first request still
+ * runs gets the same replacement room rather than a second one (in this process; Synapse
+ * dedupes the same way, per process).
+ */
+const inFlight = new WeakMap<RoomDeps, Map<string, Promise<{ replacement_room: string }>>>();
+
+export function upgradeRoom(d: RoomDeps, who: Sender, roomId: string, body: { new_version: string; additional_creators?: string[] }): Promise<{ replacement_room: string }> {
+  let running = inFlight.get(d);
+  if (!running) inFlight.set(d, (running = new Map()));
+  const key = JSON.stringify([roomId, who.userId, body.new_version, body.additional_creators ?? []]);
+  const existing = running.get(key);
+  if (existing) return existing;
+  const p = doUpgrade(d, who, roomId, body).finally(() => running.delete(key));
+  running.set(key, p);
+  return p;
+}
+
+async function doUpgrade(d: RoomDeps, who: Sender, roomId: string, body: { new_version: string; additional_creators?: string[] }): Promise<{ replacement_room: string }> {
   const newVersion = getRoomVersion(body.new_version);
   if (!newVersion) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${body.new_version} is not supported by this server`);
   for (const u of body.additional_creators ?? []) if (!isValidUserId(u)) throw new MatrixError('M_INVALID_PARAM', `${u} is not a valid user id`);
