@@ -312,6 +312,19 @@ describe('rooms', () => {
     assert.equal((await guest.post(`${room(open)}/leave`)).status, 200);
   });
 
+  it('applies power_level_content_override, and refuses one that leaves the creator out', async () => {
+    const roomId = await createRoom(alice, { power_level_content_override: { events_default: 20, users: { [alice.userId]: 100, [bob.userId]: 30 } } });
+    const pl = (await alice.get(`${room(roomId)}/state/m.room.power_levels`)).body;
+    assert.equal(pl.events_default, 20);
+    assert.equal(pl.users[bob.userId], 30);
+    assert.equal(pl.invite, 0);
+    const bad = await alice.post(`${V3}/createRoom`, { power_level_content_override: { users: { [bob.userId]: 100 } } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.errcode, 'M_INVALID_PARAM');
+    const v12 = await alice.post(`${V3}/createRoom`, { room_version: '12', power_level_content_override: { users: { [alice.userId]: 100 } } });
+    assert.equal(v12.status, 400);
+  });
+
   it('refuses an unknown room version with M_UNSUPPORTED_ROOM_VERSION', async () => {
     const r = await alice.post(`${V3}/createRoom`, { room_version: '999' });
     assert.equal(r.status, 400);

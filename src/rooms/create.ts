@@ -95,6 +95,23 @@ export async function createRoom(d: RoomDeps, creator: string, req: CreateRoomRe
     }
   }
 
+  // As Synapse: an override listing users must list the creator (v1-v11), or they would lock
+  // themselves out of their own room halfway through creating it; v12 creators have infinite
+  // power and must not be listed at all.
+  const overrideUsers = req.power_level_content_override?.['users'];
+  if (overrideUsers !== undefined) {
+    if (typeof overrideUsers !== 'object' || overrideUsers === null || Array.isArray(overrideUsers)) {
+      throw new MatrixError('M_INVALID_PARAM', "power_level_content_override 'users' must be an object");
+    }
+    const listed = Object.prototype.hasOwnProperty.call(overrideUsers, creator);
+    if (!version.privilegedCreators && !listed) {
+      throw new MatrixError('M_INVALID_PARAM', `Not a valid power_level_content_override: 'users' did not contain ${creator}`);
+    }
+    if (version.privilegedCreators && listed) {
+      throw new MatrixError('M_INVALID_PARAM', `Not a valid power_level_content_override: room creators (${creator}) have infinite power in room version ${version.id} and cannot be listed in 'users'`);
+    }
+  }
+
   let alias: string | undefined;
   if (req.room_alias_name !== undefined) {
     alias = `#${req.room_alias_name}:${d.serverName}`;
