@@ -1,5 +1,6 @@
 // Client API endpoints of sync and per-user data: /sync, filters, typing, receipts, read
 // markers, presence, account data and tags.
+import { setMaxListeners } from 'node:events';
 import type { Request } from 'express';
 import { MatrixError, forbidden } from '../http/errors.js';
 import type { RouteTable } from '../http/routes.js';
@@ -63,6 +64,8 @@ function typeParam(req: Request): string {
 }
 
 export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
+  // Every waiting /sync listens for shutdown: thousands of listeners on it are expected.
+  setMaxListeners(0, d.shutdown);
   routes.client('/sync', {
     GET: {
       guests: true,
@@ -85,9 +88,16 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
         const setPresenceText = q(req, 'set_presence');
         const since = q(req, 'since');
         const filter = q(req, 'filter');
-        // The client going away ends the long-poll, as does shutdown.
+        // The client going away ends the long-poll, as does shutdown. (Not AbortSignal.any: on
+        // Node 20 signals composed with a long-lived one are kept alive, one per request.)
         const gone = new AbortController();
-        res.on('close', () => gone.abort());
+        const onShutdown = () => gone.abort();
+        if (d.shutdown.aborted) gone.abort();
+        else d.shutdown.addEventListener('abort', onShutdown, { once: true });
+        res.on('close', () => {
+          d.shutdown.removeEventListener('abort', onShutdown);
+          gone.abort();
+        });
         return d.sync.sync(
           r.userId,
           r.deviceId,
@@ -99,7 +109,7 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
             useStateAfter: stateAfterText === 'true',
             ...(setPresenceText !== undefined ? { setPresence: parsePresenceState(setPresenceText) } : {}),
           },
-          AbortSignal.any([gone.signal, d.shutdown]),
+          gone.signal,
         );
       },
     },
