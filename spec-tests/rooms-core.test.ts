@@ -230,6 +230,22 @@ describe('rooms', () => {
     assert.equal((await alice.put(`${room(roomId)}/redact/${encodeURIComponent(other.body.event_id)}/${txn()}`, {})).status, 200);
   });
 
+  it('authorises against the redacted form of a redacted power levels event (v10 drops invite)', async () => {
+    const roomId = await createRoom(alice, { preset: 'public_chat', room_version: '10' });
+    await bob.post(`${room(roomId)}/join`);
+    const dave = await server.register();
+    assert.equal((await bob.post(`${room(roomId)}/invite`, { user_id: dave.userId })).status, 403);
+    const pl = await alice.get(`${room(roomId)}/state/m.room.power_levels?format=event`);
+    const red = await alice.put(`${room(roomId)}/redact/${encodeURIComponent(pl.body.event_id)}/${txn()}`, {});
+    assert.equal(red.status, 200);
+    // Redaction keeps users, events and the other levels but not `invite` before v11, so the
+    // invite level falls back to its default, 0.
+    const after = await alice.get(`${room(roomId)}/state/m.room.power_levels`);
+    assert.equal(after.body.invite, undefined);
+    assert.equal(after.body.users[alice.userId], 100);
+    assert.equal((await bob.post(`${room(roomId)}/invite`, { user_id: dave.userId })).status, 200);
+  });
+
   it('reads state with and without the trailing slash, and a missing key is 404', async () => {
     const roomId = await createRoom(alice);
     const put = await alice.put(`${room(roomId)}/state/org.example.thing/`, { value: 1 });

@@ -75,7 +75,7 @@ export async function buildEvent(d: RoomDeps, lock: RoomLock, spec: EventSpec): 
     .slice(0, MAX_PREV_EVENTS);
   const depth = Math.max(0, ...extremities.map((e) => e.depth)) + 1;
 
-  const lookup = await loadStateLookup(d, tx, current, authPairs(spec, lock));
+  const lookup = await loadStateLookup(d, tx, current, authPairs(spec, lock), version);
   const authIds = selectAuthEvents(spec, lookup, version);
   const authEvents = await d.events.byIds(tx, authIds);
 

@@ -5,6 +5,8 @@ import type { PratConfig } from '../config/schema.js';
 import type { SigningKey } from '../core/signing.js';
 import type { AccountService } from '../accounts/service.js';
 import type { StateLookup } from '../core/auth-rules.js';
+import { redactEvent } from '../core/redaction.js';
+import type { RoomVersion } from '../core/room-versions.js';
 import type { JsonObject, RoomEvent } from '../core/types.js';
 import type { EventLoader } from './events.js';
 import type { RoomLock, RoomQueue } from './queue.js';
@@ -36,6 +38,8 @@ export async function loadStateLookup(
   db: Queryable,
   state: StateNids,
   pairs: Array<[string, string]>,
+  /** Given, events known to be redacted are seen in their redacted form, as the auth rules must. */
+  version?: RoomVersion,
 ): Promise<StateLookup> {
   const wanted = new Map<string, number>();
   for (const [type, sk] of pairs) {
@@ -47,7 +51,7 @@ export async function loadStateLookup(
   const byKey = new Map<string, RoomEvent>();
   for (const [k, nid] of wanted) {
     const e = loaded.get(nid);
-    if (e) byKey.set(k, e.event);
+    if (e) byKey.set(k, version && e.redactedBy !== null ? redactEvent(e.event, version) : e.event);
   }
   return (type, sk) => byKey.get(`${type}\u0000${sk}`);
 }

@@ -128,6 +128,12 @@ export class EventLoader {
     return out;
   }
 
+  /** A committed redaction: the cached copy of its target now knows it is redacted. */
+  redacted(nid: number, redactionNid: number): void {
+    const hit = this.cache.get(nid);
+    if (hit && hit.redactedBy === null) this.cache.set(nid, { ...hit, redactedBy: redactionNid });
+  }
+
   remember(stored: StoredEvent): void {
     this.cache.set(stored.nid, stored);
     this.nids.set(stored.event.event_id, stored.nid);

@@ -54,7 +54,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   const before: StateNids = stateBefore === null ? new Map() : await d.state.load(tx, stateBefore);
 
   // 2. Auth against the state before.
-  const lookup = await loadStateLookup(d, tx, before, authPairs(event, lock));
+  const lookup = await loadStateLookup(d, tx, before, authPairs(event, lock), room.version);
   const verdict = checkEventAuth(event, lookup, room.version);
   let rejectedReason: string | null = null;
   if (!verdict.allowed) {
@@ -156,7 +156,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     await updateMemberships(d, lock, previousCurrent, room.currentSnapshot, stateBefore === previousCurrent ? { nid, keyNid: stateKeyNid, event } : undefined, stream);
   }
 
-  if (event.type === 'm.room.redaction') await applyRedaction(d, lock, event, nid, lookup);
+  if (event.type === 'm.room.redaction') await applyRedaction(d, lock, event, nid, lookup, persisted);
 
   lock.persisted.push(persisted);
   return persisted;
@@ -217,14 +217,14 @@ export function redactsOf(event: { content: RoomEvent['content']; redacts?: unkn
  * has the redact level, or is on the same server as the redacted event's sender. The client API
  * applies a stricter check before building the event (send.ts).
  */
-async function applyRedaction(d: RoomDeps, lock: RoomLock, redaction: RoomEvent, nid: number, lookup: StateLookup): Promise<void> {
+async function applyRedaction(d: RoomDeps, lock: RoomLock, redaction: RoomEvent, nid: number, lookup: StateLookup, persisted: PersistedEvent): Promise<void> {
   const targetId = redactsOf(redaction, lock);
   if (!targetId) return;
   const target = (await d.events.byIds(lock.tx, [targetId])).get(targetId);
   if (!target || target.roomNid !== lock.room.roomNid) return;
   const level = userPowerLevel(redaction.sender, lookup, lock.room.version);
   const allowed = level >= currentPowerLevels(lookup).redact || domainOf(redaction.sender) === domainOf(target.event.sender);
-  if (allowed) await eventsSql.markRedacted(lock.tx, target.nid, nid);
+  if (allowed && (await eventsSql.markRedacted(lock.tx, target.nid, nid))) persisted.redactedNid = target.nid;
 }
 
 /**

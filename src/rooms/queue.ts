@@ -43,6 +43,8 @@ export interface PersistedEvent {
   replacesNid: number | null;
   /** Set for a remote event the auth rules refused (stored, never in state or timelines). */
   rejectedReason: string | null;
+  /** For a redaction that took effect: the redacted event. */
+  redactedNid?: number;
 }
 
 export type EventsPersistedListener = (events: PersistedEvent[]) => void | Promise<void>;

@@ -72,6 +72,7 @@ export class RoomService {
         replacesNid: p.replacesNid,
         redactedBy: null,
       });
+      if (p.redactedNid !== undefined) this.deps.events.redacted(p.redactedNid, p.nid);
     }
   }
 

@@ -165,9 +165,11 @@ export function parseRoomForWrite(row: Record<string, unknown> | undefined): Wri
   };
 }
 
-export async function markRedacted(db: Queryable, eventNid: number, redactionNid: number): Promise<void> {
+/** True when this redaction is the one that applies (the first valid one wins). */
+export async function markRedacted(db: Queryable, eventNid: number, redactionNid: number): Promise<boolean> {
   // The first valid redaction wins; later ones change nothing a client can see.
-  await db.query('UPDATE events SET redacted_by = $2 WHERE event_nid = $1 AND redacted_by IS NULL', [eventNid, redactionNid]);
+  const res = await db.query('UPDATE events SET redacted_by = $2 WHERE event_nid = $1 AND redacted_by IS NULL', [eventNid, redactionNid]);
+  return res.rowCount === 1;
 }
 
 /** The newest event in a room at or before a stream position (for /members?at=). */
