@@ -442,6 +442,19 @@ describe('rooms', () => {
     assert.equal(jm.body.joined[dave.userId].display_name, 'Dave Prime');
   });
 
+  it('makes a deactivated user leave every room they were in or invited to', async () => {
+    const frank = await server.register();
+    const r1 = await createRoom(alice, { preset: 'public_chat' });
+    const r2 = await createRoom(alice, { preset: 'private_chat', invite: [frank.userId] });
+    await frank.post(`${room(r1)}/join`);
+    const d = await frank.post(`${V3}/account/deactivate`, { auth: { type: 'm.login.password', identifier: { type: 'm.id.user', user: frank.userId }, password: frank.password } });
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    for (const r of [r1, r2]) {
+      const m = await alice.get(`${room(r)}/state/m.room.member/${encodeURIComponent(frank.userId)}`);
+      assert.equal(m.body.membership, 'leave', r);
+    }
+  });
+
   it('hides events from before a user joined in a joined-only room', async () => {
     const roomId = await createRoom(alice, { preset: 'public_chat', initial_state: [{ type: 'm.room.history_visibility', content: { history_visibility: 'joined' } }] });
     const early = await send(alice, roomId);
