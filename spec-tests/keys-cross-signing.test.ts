@@ -72,6 +72,32 @@ describe('keys: cross-signing', () => {
     assert.deepEqual(q.body.master_keys[alice.client.userId], next.body.master_key);
   });
 
+  it('lets only one of two racing first uploads skip UIA', async () => {
+    const alice = await server.register();
+    const [one, two] = [crossSigningKeys(alice.userId), crossSigningKeys(alice.userId)];
+    const results = await Promise.all([alice.post(DEVICE_SIGNING, one.body), alice.post(DEVICE_SIGNING, two.body)]);
+    assert.deepEqual(results.map((r) => r.status).sort(), [200, 401]);
+    const winner = results[0]!.status === 200 ? one : two;
+    const q = await alice.post(QUERY, { device_keys: { [alice.userId]: [] } });
+    assert.deepEqual(q.body.master_keys[alice.userId], winner.body.master_key);
+  });
+
+  it('refuses a cross-signing key equal to one of the user\'s device ids (403)', async () => {
+    const alice = await server.register();
+    const cs = crossSigningKeys(alice.userId);
+    // A device whose id is the master public key: verification would confuse the two.
+    const login = await server.anon().post('/_matrix/client/v3/login', {
+      type: 'm.login.password',
+      identifier: { type: 'm.id.user', user: alice.userId },
+      password: alice.password,
+      device_id: cs.master.publicKey,
+    });
+    assert.equal(login.status, 200);
+    const r = await alice.post(DEVICE_SIGNING, cs.body);
+    assert.equal(r.status, 403);
+    assert.equal(r.body.errcode, 'M_FORBIDDEN');
+  });
+
   it('records a change visible to everyone for master keys and only to the owner for user-signing keys', async () => {
     const alice = await server.register();
     const from = await listPosition();
