@@ -2,6 +2,7 @@
 // fresh data directory, config validation at start, the data-directory lock, clean shutdown on
 // SIGTERM, restarts, migrations and the admin CLI. Each test spawns real processes.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -86,7 +87,15 @@ async function startPrat(args: string[], timeoutMs = 90_000): Promise<Proc & { b
 
 async function stopPrat(p: Proc): Promise<void> {
   p.child.kill('SIGTERM');
-  const { code, signal, output } = await p.exited;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 30_000)));
+  const outcome = await Promise.race([p.exited, timedOut]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    p.child.kill('SIGKILL');
+    assert.fail(`prat did not stop within 30 s of SIGTERM:\n${p.output()}`);
+  }
+  const { code, signal, output } = outcome;
   assert.equal(signal, null, output);
   assert.equal(code, 0, `SIGTERM must stop cleanly with exit 0:\n${output}`);
 }
@@ -111,7 +120,8 @@ async function registerUser(baseUrl: string, username: string, password: string)
 const login = (baseUrl: string, user: string, password: string) =>
   new TestClient(baseUrl).post('/_matrix/client/v3/login', { type: 'm.login.password', identifier: { type: 'm.id.user', user }, password });
 
-describe('server lifecycle', () => {
+// Generous, but a hung child fails its test instead of hanging the whole run.
+describe('server lifecycle', { timeout: 300_000 }, () => {
   it('first start on an empty data dir: writes a config and signing key, runs embedded PostgreSQL, keeps accounts over a restart', { timeout: 240_000 }, async () => {
     const dir = tempDir();
     const port = await freePort();
@@ -193,6 +203,56 @@ describe('server lifecycle', () => {
       await stopPrat(first);
     }
     assert.match(first.output(), /stopped/);
+  });
+
+  it('lets in-flight requests finish on SIGTERM, then refuses new connections', async () => {
+    const { dir } = await externalDataDir();
+    const p = await startPrat(['--data-dir', dir, '--port', String(await freePort())]);
+    try {
+      // A keep-alive connection left idle by an earlier request must not hold the stop up.
+      assert.equal((await new TestClient(p.baseUrl).get('/_matrix/client/versions')).status, 200);
+      // Registrations hash passwords with argon2: slow enough to be in flight when the signal
+      // lands. Each is fully sent (and given a moment to be read) before the signal.
+      const inFlight = Array.from({ length: 4 }, (_, i) => {
+        const body = JSON.stringify({ username: `inflight${i}`, password: 'pw', auth: { type: 'm.login.dummy' } });
+        let sent!: () => void;
+        const written = new Promise<void>((r) => (sent = r));
+        const response = new Promise<{ status: number; body: string }>((resolveRes, reject) => {
+          const req = http.request(`${p.baseUrl}/_matrix/client/v3/register`, { method: 'POST', agent: false, headers: { 'Content-Type': 'application/json' } }, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolveRes({ status: res.statusCode ?? 0, body: text }));
+          });
+          req.on('error', reject);
+          req.on('finish', () => sent());
+          req.end(body);
+        });
+        return { written, response };
+      });
+      await Promise.all(inFlight.map((f) => f.written));
+      await new Promise((r) => setTimeout(r, 100));
+      const signalled = Date.now();
+      p.child.kill('SIGTERM');
+      for (const r of await Promise.all(inFlight.map((f) => f.response))) assert.equal(r.status, 200, r.body);
+      const { code, output } = await p.exited;
+      assert.equal(code, 0, output);
+      assert.ok(Date.now() - signalled < 8000, 'the stop does not wait for idle keep-alive connections');
+      await assert.rejects(fetch(`${p.baseUrl}/_matrix/client/versions`), 'no longer listening');
+    } finally {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    }
+  });
+
+  it('takes over a lock left by a process that no longer exists', async () => {
+    const { dir } = await externalDataDir();
+    // A pid far above any pid_max in use: certainly not running.
+    writeFileSync(join(dir, 'prat.lock'), JSON.stringify({ pid: 2 ** 22 + 12345 }));
+    const p = await startPrat(['--data-dir', dir, '--port', String(await freePort())]);
+    try {
+      assert.equal(JSON.parse(readFileSync(join(dir, 'prat.lock'), 'utf8')).pid, p.child.pid);
+    } finally {
+      await stopPrat(p);
+    }
   });
 
   it('restarts on an external database keeping accounts; the admin CLI registers users against it', async () => {
