@@ -243,6 +243,22 @@ describe('media repository', () => {
       }
     });
 
+    it('lets guests download and thumbnail, not upload', async () => {
+      const g = await server.anon().post('/_matrix/client/v3/register?kind=guest', {});
+      assert.equal(g.status, 200);
+      const guest = g.body.access_token as string;
+      const png = await testImage(100, 100, 'png');
+      const imageId = await uploadOk(server, alice, png, { contentType: 'image/png' });
+      const d = await rawFetch(`${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${imageId}`, { token: guest });
+      assert.equal(d.status, 200);
+      assert.ok(d.bytes.equals(png));
+      const t = await rawFetch(`${server.baseUrl}/_matrix/client/v1/media/thumbnail/${server.serverName}/${imageId}?width=32&height=32&method=crop`, { token: guest });
+      assert.equal(t.status, 200);
+      const up = await rawFetch(`${server.baseUrl}/_matrix/media/v3/upload`, { method: 'POST', body: Buffer.from('x'), token: guest });
+      assert.equal(up.status, 403);
+      assert.equal(up.json.errcode, 'M_GUEST_ACCESS_FORBIDDEN');
+    });
+
     it('refuses an unknown token', async () => {
       const r = await rawFetch(`${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${id}`, { token: 'nope' });
       assert.equal(r.status, 401);

@@ -240,9 +240,10 @@ export function registerMediaRoutes(routes: RouteTable, media: MediaService, pre
   // Authenticated media (spec v1.11).
   routes.clientV1('/media/config', { GET: { handler: () => media.uploadConfig() } });
   routes.add(['/_matrix/client/v1/media/download/:serverName/:mediaId', '/_matrix/client/v1/media/download/:serverName/:mediaId/:fileName'], {
-    GET: { handler: download(false) },
+    // Guests may read media (spec v1.12's guest list), not upload it.
+    GET: { guests: true, handler: download(false) },
   });
-  routes.clientV1('/media/thumbnail/:serverName/:mediaId', { GET: { handler: thumbnail(false) } });
+  routes.clientV1('/media/thumbnail/:serverName/:mediaId', { GET: { guests: true, handler: thumbnail(false) } });
   if (previewer.enabled) routes.clientV1('/media/preview_url', { GET: { rateLimit: 'default', handler: preview } });
 
   // The deprecated /_matrix/media endpoints. download and thumbnail take no token and serve
