@@ -201,6 +201,16 @@ describe('rooms', () => {
     assert.equal(third.status, 200);
     assert.notEqual(third.body.event_id, first.body.event_id);
 
+    // A retry after the sender left answers with the original event, not a refusal.
+    const pub = await createRoom(alice, { preset: 'public_chat' });
+    await bob.post(`${room(pub)}/join`);
+    const sentBefore = await bob.put(`${room(pub)}/send/m.room.message/before-leaving`, { msgtype: 'm.text', body: 'x' });
+    await bob.post(`${room(pub)}/leave`);
+    const retried = await bob.put(`${room(pub)}/send/m.room.message/before-leaving`, { msgtype: 'm.text', body: 'x' });
+    assert.equal(retried.status, 200);
+    assert.equal(retried.body.event_id, sentBefore.body.event_id);
+    assert.equal((await bob.put(`${room(pub)}/send/m.room.message/after-leaving`, { msgtype: 'm.text', body: 'x' })).status, 403);
+
     // The sending device sees its transaction_id; the other device does not.
     const mine = await alice.get(`${room(roomId)}/event/${encodeURIComponent(first.body.event_id)}`);
     assert.equal(mine.body.unsigned.transaction_id, 'same-txn');

@@ -20,6 +20,17 @@ import * as eventsSql from './store/events.js';
 import * as membershipsSql from './store/memberships.js';
 import * as roomsSql from './store/rooms.js';
 
+/**
+ * The client transaction id was already used: nothing was written; `eventId` is the event the
+ * first attempt produced. Caught by the sender (send.ts), never seen by the queue.
+ */
+export class DuplicateTransaction extends Error {
+  override name = 'DuplicateTransaction';
+  constructor(readonly eventId: string) {
+    super(`transaction already produced ${eventId}`);
+  }
+}
+
 export interface PersistOptions {
   /** The client transaction that produced the event, recorded for idempotent retries. */
   txn?: roomsSql.TxnKey;
@@ -80,7 +91,8 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   // 4. Write: one statement for the event, its edges, stream position, txn id, extremities.
   const depth = event.depth;
   const prevNidList = prevIds.map((id) => prevNids.get(id)!);
-  let written: { event_nid: number; stream_ordering: number };
+  if (opts.txn && typeof event.state_key === 'string') throw new Error('transaction ids are for non-state events only');
+  let written: Awaited<ReturnType<typeof eventsSql.writeEvent>>;
   try {
     written = await eventsSql.writeEvent(tx, {
       eventId: event.event_id,
@@ -105,6 +117,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     }
     throw err;
   }
+  if (written.duplicate_of !== null) throw new DuplicateTransaction(written.duplicate_of);
   const nid = written.event_nid;
   const stream = written.stream_ordering;
   d.events.written(tx, {

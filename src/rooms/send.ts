@@ -7,7 +7,7 @@ import type { JsonObject } from '../core/types.js';
 import { MatrixError } from '../http/errors.js';
 import { buildEvent, type EventSpec } from './builder.js';
 import { loadStateLookup, type RoomDeps } from './context.js';
-import { persistEvent } from './persist.js';
+import { DuplicateTransaction, persistEvent } from './persist.js';
 import type { RoomLock } from './queue.js';
 import { currentStateEvent, notInRoom } from './read.js';
 import * as roomsSql from './store/rooms.js';
@@ -20,7 +20,12 @@ export interface Sender {
 /** Builds and persists one event under the lock; the caller has done its own checks. */
 export async function sendUnderLock(d: RoomDeps, lock: RoomLock, spec: EventSpec, txn?: roomsSql.TxnKey): Promise<string> {
   const event = await buildEvent(d, lock, spec);
-  await persistEvent(d, lock, event, txn ? { txn } : {});
+  try {
+    await persistEvent(d, lock, event, txn ? { txn } : {});
+  } catch (err) {
+    if (err instanceof DuplicateTransaction) return err.eventId;
+    throw err;
+  }
   return event.event_id;
 }
 
@@ -35,16 +40,23 @@ async function requireJoined(d: RoomDeps, lock: RoomLock, userId: string): Promi
 
 /**
  * Runs a client send idempotently: a txn id already used by this device on this endpoint
- * answers with the event it produced. Checked under the room's lock (the scope includes the
- * room), so two concurrent retries cannot both create an event.
+ * answers with the event it produced. The write itself checks (store/events.ts writeEvent),
+ * under the room's lock (the scope includes the room), so two concurrent retries cannot both
+ * create an event and the usual send pays no extra query. A retry that would now be refused
+ * (the sender has left since, say) still answers with the original event.
  */
 async function idempotent(d: RoomDeps, roomId: string, txn: roomsSql.TxnKey | undefined, fn: (lock: RoomLock) => Promise<string>): Promise<string> {
   return d.queue.run(roomId, async (lock) => {
-    if (txn) {
-      const existing = await roomsSql.findTxn(lock.tx, txn);
-      if (existing) return existing;
+    try {
+      return await fn(lock);
+    } catch (err) {
+      // (M_BAD_STATE comes from a failed statement: the transaction can run no query now.)
+      if (txn && err instanceof MatrixError && err.errcode !== 'M_BAD_STATE') {
+        const existing = await roomsSql.findTxn(lock.tx, txn);
+        if (existing) return existing;
+      }
+      throw err;
     }
-    return fn(lock);
   });
 }
 

@@ -56,6 +56,10 @@ export async function getEventRows(db: Queryable, nids: number[]): Promise<Event
  * edges and the client's transaction id, and (unless rejected) moves the forward extremities:
  * the prev events stop being extremities and the event becomes one, unless some stored event
  * already cites it (it arrived late). Data-modifying CTEs all run, in one snapshot.
+ *
+ * With a transaction id already used (a client retry racing its first attempt, or arriving
+ * after it), nothing is written and the earlier event's id comes back as `duplicate_of`; so
+ * the idempotency check costs no round trip of its own.
  */
 export async function writeEvent(
   db: Queryable,
@@ -76,11 +80,15 @@ export async function writeEvent(
     txn: { userId: string; deviceId: string; scope: string; txnId: string } | null;
     streamLock: [number, number];
   },
-): Promise<{ event_nid: number; stream_ordering: number }> {
-  const res = await db.query<{ event_nid: number; stream_ordering: number }>(
+): Promise<{ event_nid: number; stream_ordering: number; duplicate_of: null } | { event_nid: null; stream_ordering: null; duplicate_of: string }> {
+  const res = await db.query(
     `WITH lk AS (SELECT pg_advisory_xact_lock($1, $2)),
+     dup AS (
+       SELECT n.event_id FROM event_txn_ids t JOIN event_nids n USING (event_nid)
+        WHERE t.user_id = $16 AND t.device_id = $17 AND t.scope = $18 AND t.txn_id = $19
+     ),
      nid AS (
-       INSERT INTO event_nids (event_id) VALUES ($3)
+       INSERT INTO event_nids (event_id) SELECT $3 WHERE NOT EXISTS (SELECT 1 FROM dup)
        ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
        RETURNING event_nid
      ),
@@ -99,7 +107,8 @@ export async function writeEvent(
        SELECT $16, $17, $18, $19, ev.event_nid, $20 FROM ev WHERE $19::text IS NOT NULL
      ),
      unextremity AS (
-       DELETE FROM forward_extremities WHERE $10::text IS NULL AND room_nid = $4 AND event_nid = ANY($15::bigint[])
+       DELETE FROM forward_extremities
+        WHERE $10::text IS NULL AND room_nid = $4 AND event_nid = ANY($15::bigint[]) AND EXISTS (SELECT 1 FROM ev)
      ),
      extremity AS (
        INSERT INTO forward_extremities (room_nid, event_nid)
@@ -107,7 +116,9 @@ export async function writeEvent(
         WHERE $10::text IS NULL AND NOT EXISTS (SELECT 1 FROM event_edges WHERE prev_event_nid = ev.event_nid)
        ON CONFLICT DO NOTHING
      )
-     SELECT event_nid, stream_ordering FROM ev`,
+     SELECT event_nid, stream_ordering, NULL::text AS duplicate_of FROM ev
+     UNION ALL
+     SELECT NULL, NULL, event_id FROM dup`,
     [
       e.streamLock[0],
       e.streamLock[1],
@@ -131,7 +142,7 @@ export async function writeEvent(
       Date.now(),
     ],
   );
-  return res.rows[0]!;
+  return res.rows[0];
 }
 
 export interface WriteRoomRow {
