@@ -52,8 +52,10 @@ export interface QueryResult {
   failures: Record<string, Json>;
 }
 
-/** Sync reports one_time key counts; Synapse always lists signed_curve25519, since clients
- * built on libolm only top up keys when they see the algorithm listed (0 included). */
+/**
+ * Listed even at 0 in /keys/upload and sync counts, as Synapse does: older clients treat a
+ * missing entry as "unknown" rather than "none left" and do not top their keys up.
+ */
 const ALWAYS_COUNTED_ALGORITHM = 'signed_curve25519';
 
 export class KeysService {
