@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { encodeBase64 } from '../src/core/base64.js';
 import { checkContentHash, computeReferenceHash } from '../src/core/hashes.js';
 import { referenceHashToEventId, validateEventId, validateRoomId } from '../src/core/event-ids.js';
 import { verifyEventSignature } from '../src/core/event-signing.js';
@@ -82,6 +83,16 @@ describe('rooms: every room version', () => {
           continue;
         }
         assert.ok(event.prev_events.length >= 1);
+        // v1/v2 cite events as [id, {sha256: reference hash}]; later versions by bare id.
+        for (const ref of [...event.prev_events, ...event.auth_events]) {
+          if (v.eventIdFormat === 'v1') {
+            assert.ok(Array.isArray(ref), `v${v.id} reference is a pair`);
+            const cited = byId.get(ref[0])!;
+            assert.equal(ref[1].sha256, encodeBase64(computeReferenceHash(cited, v)));
+          } else {
+            assert.equal(typeof ref, 'string');
+          }
+        }
         const prevIds = event.prev_events.map((p) => (typeof p === 'string' ? p : p[0]));
         const prevs = prevIds.map((id) => byId.get(id));
         assert.ok(prevs.every((p) => p !== undefined), 'prev events stored before');
