@@ -73,7 +73,7 @@ async function page(
  * Redundant members are always included: the server keeps no per-client record of what was
  * sent, and the spec allows sending them (include_redundant_members only forces it).
  */
-async function senderMembers(d: RoomDeps, db: Queryable, access: RoomAccess, events: StoredEvent[]): Promise<StoredEvent[]> {
+async function senderMembers(d: RoomDeps, db: Queryable, events: StoredEvent[]): Promise<StoredEvent[]> {
   const lastBySender = new Map<string, StoredEvent>();
   for (const e of events) lastBySender.set(e.event.sender, e);
   const nids = new Set<number>();
@@ -128,7 +128,7 @@ export async function getMessages(d: RoomDeps, reader: Reader, roomId: string, q
   const chunk = await serializeWithRelations(d, db, access, result.events, reader);
   let state: ClientEvent[] = [];
   if (filter?.lazy_load_members && result.events.length > 0) {
-    state = await serializeEvents(d, db, await senderMembers(d, db, access, result.events), access.room.version, reader);
+    state = await serializeEvents(d, db, await senderMembers(d, db, result.events), access.room.version, reader);
   }
   return {
     chunk,

@@ -23,13 +23,13 @@ import * as roomsSql from '../store/rooms.js';
 import { publicChunk, summarizeRooms } from '../summary.js';
 import { roomAccess } from '../visibility.js';
 
-function checkAlias(d: RoomDeps, alias: string): void {
+function checkAlias(alias: string): void {
   if (!isValidRoomAlias(alias)) throw new MatrixError('M_INVALID_PARAM', `${JSON.stringify(alias)} is not a valid room alias`);
 }
 
 /** Joined, with at least the power to send m.room.canonical_alias (or a server admin). */
-export async function canChangeRoomList(d: RoomDeps, db: Queryable, room: KnownRoom, who: Requester | Reader & { isAdmin?: boolean }): Promise<boolean> {
-  if ('isAdmin' in who && who.isAdmin) return true;
+export async function canChangeRoomList(d: RoomDeps, db: Queryable, room: KnownRoom, who: { userId: string; isAdmin?: boolean }): Promise<boolean> {
+  if (who.isAdmin) return true;
   const m = await membershipsSql.getMembership(db, room.row.room_nid, who.userId);
   if (m?.membership !== 'join' || room.row.current_snapshot === null) return false;
   const state = await d.state.load(db, room.row.current_snapshot);
@@ -42,7 +42,7 @@ export async function canChangeRoomList(d: RoomDeps, db: Queryable, room: KnownR
 
 /** PUT /directory/room/{roomAlias}. */
 export async function createAlias(d: RoomDeps, who: Requester, alias: string, roomId: string): Promise<void> {
-  checkAlias(d, alias);
+  checkAlias(alias);
   if (domainOf(alias) !== d.serverName) throw new MatrixError('M_INVALID_PARAM', `Room alias ${alias} is not on this server`);
   const room = await findRoom(d.db, roomId);
   if (!room) throw notInRoom(roomId);
@@ -57,7 +57,7 @@ export async function createAlias(d: RoomDeps, who: Requester, alias: string, ro
 
 /** GET /directory/room/{roomAlias}. */
 export async function resolveAlias(d: RoomDeps, alias: string): Promise<{ room_id: string; servers: string[] }> {
-  checkAlias(d, alias);
+  checkAlias(alias);
   const row = await directorySql.aliasRow(d.db, alias);
   if (!row) throw new MatrixError('M_NOT_FOUND', `Room alias ${alias} not found`);
   return { room_id: row.room_id, servers: [d.serverName] };
@@ -69,7 +69,7 @@ export async function resolveAlias(d: RoomDeps, alias: string): Promise<{ room_i
  * room does not keep advertising an alias that no longer resolves.
  */
 export async function deleteAlias(d: RoomDeps, who: Requester, alias: string): Promise<void> {
-  checkAlias(d, alias);
+  checkAlias(alias);
   const row = await directorySql.aliasRow(d.db, alias);
   if (!row) throw new MatrixError('M_NOT_FOUND', `Room alias ${alias} not found`);
   const room = (await findRoom(d.db, row.room_id))!;
