@@ -122,6 +122,10 @@ describe('aliases, directory and reports', () => {
     assert.equal(missing.body.errcode, 'M_BAD_ALIAS');
     const invalid = await alice.put(`${room(roomId)}/state/m.room.canonical_alias`, { alias: 'nonsense' });
     assert.equal(invalid.body.errcode, 'M_INVALID_PARAM');
+    // createRoom's initial_state is held to the same rule.
+    const viaCreate = await alice.post(`${V3}/createRoom`, { initial_state: [{ type: 'm.room.canonical_alias', content: { alias: otherAlias } }] });
+    assert.equal(viaCreate.status, 400);
+    assert.equal(viaCreate.body.errcode, 'M_BAD_ALIAS');
     // Clearing it is always fine.
     assert.equal((await alice.put(`${room(roomId)}/state/m.room.canonical_alias`, {})).status, 200);
   });

@@ -19,6 +19,9 @@ export interface Sender {
 
 /** Builds and persists one event under the lock; the caller has done its own checks. */
 export async function sendUnderLock(d: RoomDeps, lock: RoomLock, spec: EventSpec, txn?: roomsSql.TxnKey): Promise<string> {
+  // Every event this server builds passes the client-API checks (send-validators.ts), whichever
+  // endpoint made it (sends, createRoom's initial_state, upgrades).
+  for (const validate of d.sendValidators ?? []) await validate(d, lock, spec);
   const event = await buildEvent(d, lock, spec);
   try {
     await persistEvent(d, lock, event, txn ? { txn } : {});
@@ -64,7 +67,6 @@ export async function sendMessage(d: RoomDeps, sender: Sender, roomId: string, t
   const txn = txnId !== undefined ? { userId: sender.userId, deviceId: sender.deviceId, scope: `send/${roomId}/${type}`, txnId } : undefined;
   return idempotent(d, roomId, txn, async (lock) => {
     await requireJoined(d, lock, sender.userId);
-    for (const validate of d.sendValidators ?? []) await validate(d, lock, { type, sender: sender.userId, content });
     return sendUnderLock(d, lock, { type, sender: sender.userId, content }, txn);
   });
 }
@@ -76,7 +78,6 @@ export async function sendState(d: RoomDeps, sender: Sender, roomId: string, typ
     // Synapse does: clients re-send state freely, and the room would fill with no-ops.
     const existing = await currentStateEvent(d, lock.tx, lock.room.currentSnapshot!, type, stateKey);
     if (existing && existing.sender === sender.userId && sameContent(existing.content, content)) return existing.event_id;
-    for (const validate of d.sendValidators ?? []) await validate(d, lock, { type, sender: sender.userId, state_key: stateKey, content });
     return sendUnderLock(d, lock, { type, sender: sender.userId, state_key: stateKey, content });
   });
 }
