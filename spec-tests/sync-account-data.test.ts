@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { startTestServer, type TestServer } from './support/server.js';
-import { createRoom, enc, send, sharedRoom, sync, syncUntil } from './support/sync.js';
+import { createRoom, enc, join, send, sharedRoom, sync, syncUntil } from './support/sync.js';
 
 describe('sync: account data, tags, ignored users, filters, presence', () => {
   let server: TestServer;
@@ -102,6 +102,24 @@ describe('sync: account data, tags, ignored users, filters, presence', () => {
     assert.equal(badInline.status, 400);
     const unknown = await alice.get(`/_matrix/client/v3/sync?filter=12345`);
     assert.equal(unknown.status, 400);
+  });
+
+  it('lazy-loads members: only the timeline senders and the user, also in incremental syncs', async () => {
+    const alice = await server.register();
+    const bob = await server.register();
+    const carol = await server.register();
+    const roomId = await createRoom(alice, { invite: [bob.userId, carol.userId] });
+    await join(bob, roomId);
+    await join(carol, roomId);
+    await send(carol, roomId, { msgtype: 'm.text', body: 'carol early' });
+    await send(bob, roomId, { msgtype: 'm.text', body: 'bob last' });
+    const filter = JSON.stringify({ room: { timeline: { limit: 1 }, state: { lazy_load_members: true } } });
+    const first = await sync(alice, { filter });
+    const members = (r: any) => r.rooms.join[roomId].state.events.filter((e: any) => e.type === 'm.room.member').map((e: any) => e.state_key).sort();
+    assert.deepEqual(members(first), [alice.userId, bob.userId].sort());
+    await send(carol, roomId, { msgtype: 'm.text', body: 'carol again' });
+    const next = await syncUntil(alice, first.next_batch, (r) => !!r.rooms.join[roomId], 5000, { filter });
+    assert.ok(members(next).includes(carol.userId));
   });
 
   it('sends the state between since and the start of a cut timeline', async () => {

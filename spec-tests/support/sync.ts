@@ -40,13 +40,13 @@ export const enc = encodeURIComponent;
  * Long-polls from `since` until `pred` holds for a response (other changes, e.g. presence, may
  * wake the sync first). Returns that response.
  */
-export async function syncUntil(c: TestClient, since: string, pred: (res: any) => boolean, timeoutMs = 10_000): Promise<any> {
+export async function syncUntil(c: TestClient, since: string, pred: (res: any) => boolean, timeoutMs = 10_000, params: Record<string, string> = {}): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   let token = since;
   for (;;) {
     const left = deadline - Date.now();
     assert.ok(left > 0, 'sync never showed what was expected');
-    const res = await sync(c, { since: token, timeout: String(left) });
+    const res = await sync(c, { ...params, since: token, timeout: String(left) });
     if (pred(res)) return res;
     token = res.next_batch;
   }

@@ -289,9 +289,11 @@ export class KeysService {
   }
 
   /** Users whose keys changed in (from, to] that `viewer` shares a room with (or may see privately). */
-  async changedUsersBetween(viewer: string, from: number, to: number, db: Queryable = this.db): Promise<string[]> {
+  async changedUsersBetween(viewer: string, from: number, to: number, db: Queryable = this.db, among?: string[]): Promise<string[]> {
     if (to <= from) return [];
-    const among = await this.membership.usersSharingRooms(viewer);
+    // Sync passes `among`, read in its own snapshot: asking the membership view here would take
+    // a second pool connection while the snapshot holds one (a deadlock when the pool is full).
+    among ??= await this.membership.usersSharingRooms(viewer);
     return streams.changedUsers(db, viewer, from, to, among);
   }
 

@@ -2,6 +2,7 @@
 // the services it reads, and hooks it to the rooms and keys modules. server.ts calls this once;
 // keeping the wiring here keeps the composition root's edit small.
 import type { PratConfig } from '../config/schema.js';
+import { getRoomVersion } from '../core/room-versions.js';
 import type { Database, Queryable } from '../db/pool.js';
 import type { RouteTable } from '../http/routes.js';
 import type { KeysService, RoomMembershipView } from '../keys/service.js';
@@ -114,7 +115,7 @@ export function buildSync(opts: {
       new TypingStream(typing),
       new PresenceStream(config.presence.enabled, roomsView.usersSharingRooms),
       new ToDeviceStream(opts.keys, opts.toDevice),
-      new DeviceListsStream(opts.keys, membershipChanges),
+      new DeviceListsStream(opts.keys, membershipChanges, roomsView.usersSharingRooms),
     ],
     presence,
     accountData,
@@ -220,20 +221,35 @@ async function powerLevelsAt(db: Queryable, rooms: RoomService, snapshot: number
   const d = rooms.deps;
   if (snapshot == null) return { sender: 0, notifications: {} };
   const state = await d.state.load(db, snapshot);
-  const key = await d.state.keyNid(db, 'm.room.power_levels', '');
-  const nid = key === undefined ? undefined : state.get(key);
-  const pl = nid === undefined ? undefined : (await d.events.one(db, nid))?.event.content;
-  if (!pl) {
-    // Without a power levels event the creator has 100 and everyone else 0 (the auth rules).
-    const createKey = await d.state.keyNid(db, 'm.room.create', '');
-    const createNid = createKey === undefined ? undefined : state.get(createKey);
-    const create = createNid === undefined ? undefined : (await d.events.one(db, createNid))?.event;
-    return { sender: create?.sender === sender ? 100 : 0, notifications: {} };
+  const stateContent = async (type: string) => {
+    const key = await d.state.keyNid(db, type, '');
+    const nid = key === undefined ? undefined : state.get(key);
+    return nid === undefined ? undefined : (await d.events.one(db, nid))?.event;
+  };
+  const create = await stateContent('m.room.create');
+  const version = getRoomVersion(typeof create?.content['room_version'] === 'string' ? (create.content['room_version'] as string) : '1');
+  // v12: the creators (create sender and additional_creators) outrank every power level.
+  const extra = create?.content['additional_creators'];
+  if (version?.privilegedCreators && (create?.sender === sender || (Array.isArray(extra) && extra.includes(sender)))) {
+    return { sender: Number.POSITIVE_INFINITY, notifications: levelsOf((await stateContent('m.room.power_levels'))?.content['notifications']) };
   }
+  const pl = (await stateContent('m.room.power_levels'))?.content;
+  // Without a power levels event the creator has 100 and everyone else 0 (the auth rules).
+  if (!pl) return { sender: create?.sender === sender ? 100 : 0, notifications: {} };
   const users = (pl['users'] ?? {}) as Record<string, unknown>;
-  const level = typeof users[sender] === 'number' ? (users[sender] as number) : typeof pl['users_default'] === 'number' ? (pl['users_default'] as number) : 0;
-  const notif = (pl['notifications'] ?? {}) as Record<string, unknown>;
-  const notifications: Record<string, number> = {};
-  for (const [k, v] of Object.entries(notif)) if (typeof v === 'number') notifications[k] = v;
-  return { sender: level, notifications };
+  const level = asLevel(users[sender]) ?? asLevel(pl['users_default']) ?? 0;
+  return { sender: level, notifications: levelsOf(pl['notifications']) };
+}
+
+/** A power level: an integer, or (before room version 10) a string holding one. */
+function asLevel(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v)) return Number(v);
+  return undefined;
+}
+
+function levelsOf(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) if (asLevel(x) !== undefined) out[k] = asLevel(x)!;
+  return out;
 }

@@ -44,6 +44,7 @@ export class DeviceListsStream implements StreamProvider {
     private readonly keys: KeysService,
     /** Users who started or stopped sharing a room with the user between two room positions. */
     private readonly membershipChanges: (db: Queryable, userId: string, from: number, to: number) => Promise<{ joined: string[]; left: string[] }>,
+    private readonly usersSharingRooms: (db: Queryable, userId: string) => Promise<string[]>,
   ) {}
 
   async latest(tx: Queryable): Promise<number> {
@@ -55,10 +56,10 @@ export class DeviceListsStream implements StreamProvider {
 
   async between(ctx: SyncContext, from: number, to: number): Promise<void> {
     const since = ctx.since!;
-    const [changed, membership] = await Promise.all([
-      this.keys.changedUsersBetween(ctx.userId, from, to, ctx.tx),
-      this.membershipChanges(ctx.tx, ctx.userId, since.events, ctx.to.events),
-    ]);
+    // Everything in the sync's snapshot (no second connection: see KeysService.changedUsersBetween).
+    const among = to > from ? await this.usersSharingRooms(ctx.tx, ctx.userId) : [];
+    const changed = await this.keys.changedUsersBetween(ctx.userId, from, to, ctx.tx, among);
+    const membership = await this.membershipChanges(ctx.tx, ctx.userId, since.events, ctx.to.events);
     const changedSet = new Set([...changed, ...membership.joined]);
     ctx.res.device_lists.changed = [...changedSet].sort();
     ctx.res.device_lists.left = membership.left.filter((u) => !changedSet.has(u)).sort();

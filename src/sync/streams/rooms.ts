@@ -176,7 +176,23 @@ export class RoomsStream implements StreamProvider {
       } else if (limited && startSnapshot != null) {
         stateNids = await deltaFromSince(startSnapshot);
       }
-      // Lazy-loaded members: for state_after the timeline's own member events count as sent.
+      // Lazy-loaded members in an incremental sync: the member events of the timeline's senders
+      // (and the user's own) as of the timeline's start, unless the timeline carries them. Sent
+      // again even if an earlier response had them (as include_redundant_members: true).
+      if (ctx.filter.room?.state?.lazy_load_members && !plan.full && !ctx.useStateAfter && startSnapshot != null && timeline.length > 0) {
+        const start = await this.d.state.load(tx, startSnapshot);
+        const inTimeline = new Set(timeline.filter((e) => e.event.type === 'm.room.member').map((e) => e.event.state_key));
+        const have = new Set(stateNids);
+        for (const sender of new Set([...timeline.map((e) => e.event.sender), ctx.userId])) {
+          if (inTimeline.has(sender)) continue;
+          const key = await this.d.state.keyNid(tx, 'm.room.member', sender);
+          const nid = key === undefined ? undefined : start.get(key);
+          if (nid !== undefined && !have.has(nid)) {
+            stateNids.push(nid);
+            have.add(nid);
+          }
+        }
+      }
       const stateEvents = await this.filterState(ctx, stateNids, roomId, timeline);
       const stateJson = { events: await shape(stateEvents, version) };
       const timelineJson = {
@@ -210,7 +226,8 @@ export class RoomsStream implements StreamProvider {
     const sf = ctx.filter.room?.state;
     if (sf?.limit === 0 || (sf?.types !== undefined && sf.types.length === 0)) return [];
     const loaded = await this.d.events.byNids(ctx.tx, nids, { fresh: true });
-    const senders = new Set(timeline.map((e) => e.event.sender));
+    // Synapse's rule, which clients rely on: the syncing user's own member event is always sent.
+    const senders = new Set([...timeline.map((e) => e.event.sender), ctx.userId]);
     const out: StoredEvent[] = [];
     for (const nid of nids) {
       const e = loaded.get(nid);
