@@ -419,6 +419,13 @@ describe('room history', () => {
       for (const key of ['👍', '🎉', '❤️', '🚀', '👀']) {
         reactions.push(await send(bob, roomId, { 'm.relates_to': { rel_type: 'm.annotation', event_id: target, key } }, 'm.reaction'));
       }
+      // The same reaction twice is refused (as Synapse does).
+      const dup = await bob.put(`${room(roomId)}/send/m.reaction/${txn()}`, { 'm.relates_to': { rel_type: 'm.annotation', event_id: target, key: '👍' } });
+      assert.equal(dup.status, 400);
+      assert.equal(dup.body.errcode, 'M_DUPLICATE_ANNOTATION');
+      const other = await createRoom(alice, { preset: 'public_chat' });
+      const elsewhere = await alice.put(`${room(other)}/send/m.reaction/${txn()}`, { 'm.relates_to': { rel_type: 'm.annotation', event_id: target, key: '👍' } });
+      assert.equal(elsewhere.status, 400, 'a relation to an event of another room');
       const ref = await send(alice, roomId, { msgtype: 'm.text', body: 'see above', 'm.relates_to': { rel_type: 'm.reference', event_id: target } });
       const reply = await send(alice, roomId, { msgtype: 'm.text', body: 'reply', 'm.relates_to': { 'm.in_reply_to': { event_id: target } } });
       const nested = await send(bob, roomId, { 'm.relates_to': { rel_type: 'm.annotation', event_id: ref, key: '👍' } }, 'm.reaction');

@@ -1,8 +1,10 @@
-// Checks on client-sent events that the auth rules cannot make, run under the room's lock
-// before the event is built (send.ts calls every validator in RoomDeps.sendValidators):
+// Checks on events this server builds that the auth rules cannot make, run under the room's
+// lock before the event is built (send.ts sendUnderLock calls every RoomDeps.sendValidators):
 //  - m.room.canonical_alias: every alias must be valid and point at this room (M_BAD_ALIAS);
-//  - m.thread: a thread cannot start from an event that itself has a relation (400 M_UNKNOWN,
-//    spec "Validation of m.thread relationships").
+//  - relations (as Synapse checks them): the parent, when known, must be in this room; a
+//    thread cannot start from an event that itself has a relation (400 M_UNKNOWN, spec
+//    "Validation of m.thread relationships"); the same reaction twice is refused
+//    (M_DUPLICATE_ANNOTATION).
 import { domainOf } from '../core/auth-rules.js';
 import { isValidRoomAlias } from '../core/identifiers.js';
 import type { JsonObject } from '../core/types.js';
@@ -30,15 +32,22 @@ export const validateCanonicalAlias: SendValidator = async (d, lock, spec) => {
   }
 };
 
-export const validateThread: SendValidator = async (d: RoomDeps, lock, spec) => {
+export const validateRelation: SendValidator = async (d: RoomDeps, lock, spec) => {
   const rel = spec.content['m.relates_to'];
   if (typeof rel !== 'object' || rel === null || Array.isArray(rel)) return;
   const r = rel as JsonObject;
-  if (r['rel_type'] !== 'm.thread' || typeof r['event_id'] !== 'string') return;
-  const root = (await d.events.byIds(lock.tx, [r['event_id']])).get(r['event_id']);
-  if (root && root.roomNid === lock.room.roomNid && (await historySql.hasRelation(lock.tx, root.nid))) {
+  const relType = r['rel_type'];
+  const parentId = r['event_id'];
+  if (typeof relType !== 'string' || typeof parentId !== 'string') return;
+  const parent = (await d.events.byIds(lock.tx, [parentId])).get(parentId);
+  if (!parent) return;
+  if (parent.roomNid !== lock.room.roomNid) throw new MatrixError('M_UNKNOWN', 'Relations must be to an event in the same room', { status: 400 });
+  if (relType === 'm.thread' && (await historySql.hasRelation(lock.tx, parent.nid))) {
     throw new MatrixError('M_UNKNOWN', 'Cannot start a thread from an event with a relation', { status: 400 });
+  }
+  if (relType === 'm.annotation' && typeof r['key'] === 'string' && (await historySql.hasAnnotation(lock.tx, parent.nid, spec.sender, spec.type, r['key']))) {
+    throw new MatrixError('M_DUPLICATE_ANNOTATION', 'You already sent this annotation to this event', { status: 400 });
   }
 };
 
-export const SEND_VALIDATORS: SendValidator[] = [validateCanonicalAlias, validateThread];
+export const SEND_VALIDATORS: SendValidator[] = [validateCanonicalAlias, validateRelation];

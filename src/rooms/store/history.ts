@@ -197,6 +197,17 @@ export async function hasRelation(db: Queryable, eventNid: number): Promise<bool
   return ((await db.query('SELECT 1 FROM event_relations WHERE event_nid = $1', [eventNid])).rowCount ?? 0) > 0;
 }
 
+/** Whether the sender already annotated the parent with this key (unredacted). */
+export async function hasAnnotation(db: Queryable, parentNid: number, sender: string, eventType: string, key: string): Promise<boolean> {
+  const res = await db.query(
+    `SELECT 1 FROM event_relations r JOIN events e USING (event_nid)
+      WHERE r.parent_nid = $1 AND r.rel_type = 'm.annotation' AND r.sender = $2 AND r.event_type = $3 AND r.aggregation_key = $4
+        AND e.redacted_by IS NULL LIMIT 1`,
+    [parentNid, sender, eventType, key],
+  );
+  return (res.rowCount ?? 0) > 0;
+}
+
 /**
  * Thread roots of a room by latest activity (stream position of the newest unredacted thread
  * event), newest first, strictly before `before`; `participant` keeps threads the user started
