@@ -94,6 +94,13 @@ describe('sync: account data, tags, ignored users, filters, presence', () => {
     assert.deepEqual(tl.events.map((e: any) => e.content.body), ['m3', 'm4']);
     assert.equal(tl.limited, true);
     assert.equal(typeof tl.prev_batch, 'string');
+    // event_fields and the federation format deliberately leave the client event schema.
+    const raw = async (f: unknown) => (await alice.get(`/_matrix/client/v3/sync?filter=${enc(JSON.stringify(f))}`, { noSchema: true })).body;
+    const fields = await raw({ event_fields: ['type', 'content.body'], room: { timeline: { limit: 1 } } });
+    assert.deepEqual(fields.rooms.join[roomId].timeline.events, [{ type: 'm.room.message', content: { body: 'm4' } }]);
+    const fed = await raw({ event_format: 'federation', room: { timeline: { limit: 1 } } });
+    const pdu = fed.rooms.join[roomId].timeline.events[0];
+    assert.ok(Array.isArray(pdu.prev_events) && Array.isArray(pdu.auth_events) && typeof pdu.depth === 'number');
     const inline = await sync(alice, { filter: JSON.stringify({ room: { timeline: { types: ['m.room.create'] } } }) });
     assert.deepEqual(inline.rooms.join[roomId].timeline.events.map((e: any) => e.type), []);
     const bad = await alice.post(`/_matrix/client/v3/user/${enc(alice.userId)}/filter`, { room: { timeline: { limit: 'x' } } });

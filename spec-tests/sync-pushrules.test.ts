@@ -98,6 +98,10 @@ describe('push rules', () => {
     const res = await syncUntil(alice, first.next_batch, (r) => r.account_data.events.some((e: any) => e.type === 'm.push_rules'));
     const rules = res.account_data.events.find((e: any) => e.type === 'm.push_rules').content;
     assert.equal(rules.global.sender[0].rule_id, '@spam:x');
+    // The account data endpoint serves the same rules.
+    const got = await alice.get(`/_matrix/client/v3/user/${enc(alice.userId)}/account_data/m.push_rules`);
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.body, rules);
   });
 
   it('counts nothing in a muted room, highlights mentions, and lists notifications', async () => {

@@ -18,7 +18,15 @@ export class AccountDataService {
     private readonly notifier: Notifier,
   ) {}
 
+  /**
+   * Global types whose content the server computes (m.push_rules: the rules, from push); their
+   * stored row is only a change marker for the stream.
+   */
+  readonly computed = new Map<string, (db: Queryable, userId: string) => Promise<Record<string, unknown>>>();
+
   async get(userId: string, roomId: string, type: string): Promise<Record<string, unknown>> {
+    const compute = roomId === '' ? this.computed.get(type) : undefined;
+    if (compute) return compute(this.db, userId);
     const content = await store.getAccountData(this.db, userId, roomId, type);
     // A deleted entry is kept as {} for incremental syncs; to GET it is gone.
     if (content === undefined || Object.keys(content).length === 0) throw new MatrixError('M_NOT_FOUND', 'Account data not found');

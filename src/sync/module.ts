@@ -103,6 +103,7 @@ export function buildSync(opts: {
   const presence = new PresenceService(db, notifier, config.presence.enabled, roomsView.usersSharingRooms);
   const receipts = new ReceiptService(db, notifier, roomsView, accountData);
   const push = new PushService(db, accountData);
+  accountData.computed.set('m.push_rules', async (tx, userId) => push.pushRulesContent(tx, userId));
   const notifications = new NotificationsService(db, () => opts.rooms.deps);
   const sync = new SyncService({
     db,
