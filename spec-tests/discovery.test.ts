@@ -37,6 +37,16 @@ describe('discovery', () => {
     assert.deepEqual(Object.keys(versions.available).sort((a, b) => +a - +b), ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12']);
     assert.equal(r.body.capabilities['m.change_password'].enabled, true);
     assert.equal(r.body.capabilities['m.3pid_changes'].enabled, false);
+    // Profile changes are served (account tests exercise them), so they are advertised.
+    assert.equal(r.body.capabilities['m.set_displayname'].enabled, true);
+    assert.equal(r.body.capabilities['m.set_avatar_url'].enabled, true);
+  });
+
+  it('serves the same capabilities under r0 and to guests', async () => {
+    const guest = await server.anon().post('/_matrix/client/v3/register?kind=guest', {});
+    const r = await server.anon().get('/_matrix/client/r0/capabilities', { token: guest.body.access_token });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.capabilities['m.change_password'].enabled, true);
   });
 
   it('refuses capabilities without a token', async () => {
