@@ -135,6 +135,8 @@ export class RoomsStream implements StreamProvider {
         ? events.map((e) => applyEventFields(e.event as unknown as Record<string, unknown>, fields))
         : (await serializeEvents(this.d, tx, events, version, reader)).map((e) => applyEventFields(e as unknown as Record<string, unknown>, fields));
 
+    // Phase one, per room: visible timeline and which state entries to send.
+    const built: { plan: Plan; version: RoomVersion; events: StoredEvent[]; limited: boolean; timeline: StoredEvent[]; stateNids: number[] }[] = [];
     for (const { plan, events, limited, version } of prepared) {
       const roomId = plan.m.room_id;
       // History visibility for events from before the user's current membership.
@@ -193,26 +195,49 @@ export class RoomsStream implements StreamProvider {
           }
         }
       }
-      const stateEvents = await this.filterState(ctx, stateNids, roomId, timeline);
-      const stateJson = { events: await shape(stateEvents, version) };
+      built.push({ plan, version, events, limited, timeline, stateNids });
+    }
+
+    // Phase two, in bulk: one load of every room's state events, one serialization per room
+    // version (transaction ids, redactions and replaced state looked up once for all rooms).
+    const stateLoaded = await this.d.events.byNids(tx, built.flatMap((b) => b.stateNids), { fresh: true });
+    const perRoomState = built.map((b) => this.filterState(ctx, stateLoaded, b.stateNids, b.plan.m.room_id, b.timeline));
+    const shaped = new Map<number, unknown>();
+    const byVersion = new Map<string, { version: RoomVersion; events: StoredEvent[] }>();
+    built.forEach((b, i) => {
+      const group = byVersion.get(b.version.id) ?? byVersion.set(b.version.id, { version: b.version, events: [] }).get(b.version.id)!;
+      group.events.push(...b.timeline, ...perRoomState[i]!);
+    });
+    for (const { version, events } of byVersion.values()) {
+      const out = await shape(events, version);
+      events.forEach((e, i) => shaped.set(e.nid, out[i]));
+    }
+
+    built.forEach(({ plan, events, limited, timeline }, i) => {
+      const roomId = plan.m.room_id;
+      const stateEvents = perRoomState[i]!;
+      const stateJson = { events: stateEvents.map((e) => shaped.get(e.nid)) };
       const timelineJson = {
-        events: await shape(timeline, version),
+        events: timeline.map((e) => shaped.get(e.nid)),
         limited,
         prev_batch: this.prevBatch(ctx, events.length > 0 ? (events[0]!.stream ?? 1) - 1 : plan.to),
       };
-      const section = { timeline: timelineJson, ...(ctx.useStateAfter ? { state_after: stateJson } : { state: stateJson }) };
       const memberChange = stateEvents.some((e) => e.event.type === 'm.room.member') || timeline.some((e) => e.event.type === 'm.room.member');
       if (plan.section === 'join') {
-        if (!plan.full && timelineJson.events.length === 0 && stateJson.events.length === 0) continue;
+        if (!plan.full && timelineJson.events.length === 0 && stateJson.events.length === 0) return;
         const j = joinedRoom(ctx, roomId);
         j.timeline = timelineJson;
         if (ctx.useStateAfter) j.state_after = stateJson;
         else j.state = stateJson;
         if (plan.full || memberChange) summaryRooms.push(plan.m.room_nid);
       } else {
-        ctx.res.rooms.leave[roomId] = { ...section, account_data: { events: [] } };
+        ctx.res.rooms.leave[roomId] = {
+          timeline: timelineJson,
+          ...(ctx.useStateAfter ? { state_after: stateJson } : { state: stateJson }),
+          account_data: { events: [] },
+        };
       }
-    }
+    });
     await this.summaries(ctx, summaryRooms, roomRows);
   }
 
@@ -221,11 +246,10 @@ export class RoomsStream implements StreamProvider {
   }
 
   /** State filter (types, senders) and lazy-loaded members: only the timeline's senders. */
-  private async filterState(ctx: SyncContext, nids: number[], roomId: string, timeline: StoredEvent[]): Promise<StoredEvent[]> {
+  private filterState(ctx: SyncContext, loaded: Map<number, StoredEvent>, nids: number[], roomId: string, timeline: StoredEvent[]): StoredEvent[] {
     if (nids.length === 0) return [];
     const sf = ctx.filter.room?.state;
     if (sf?.limit === 0 || (sf?.types !== undefined && sf.types.length === 0)) return [];
-    const loaded = await this.d.events.byNids(ctx.tx, nids, { fresh: true });
     // Synapse's rule, which clients rely on: the syncing user's own member event is always sent.
     const senders = new Set([...timeline.map((e) => e.event.sender), ctx.userId]);
     const out: StoredEvent[] = [];
