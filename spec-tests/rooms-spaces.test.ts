@@ -134,6 +134,9 @@ describe('spaces and summaries', () => {
     assert.equal(mine.body.membership, 'join');
     const unstable = await bob.get(`/_matrix/client/unstable/im.nheko.summary/summary/${encodeURIComponent(roomId)}`, { noSchema: true });
     assert.equal(unstable.body.room_id, roomId);
+    assert.equal(unstable.body['im.nheko.summary.room_version'], '11');
+    const older = await bob.get(`/_matrix/client/unstable/im.nheko.summary/rooms/${encodeURIComponent(roomId)}/summary`, { noSchema: true });
+    assert.equal(older.body['im.nheko.summary.version'], '11');
     // A private room is as unknown to outsiders as a room that does not exist.
     const hidden = await bob.get(`${V1}/room_summary/${encodeURIComponent(secret)}`);
     assert.equal(hidden.status, 404);

@@ -62,8 +62,24 @@ export function registerRoomFeatureRoutes(routes: RouteTable, rooms: RoomService
     GET: { auth: 'optional' as const, guests: true, handler: (req: Request) => getRoomSummary(d, req.requester?.userId ?? null, param(req, 'roomIdOrAlias')) },
   };
   routes.clientV1('/room_summary/:roomIdOrAlias', summary);
-  routes.add('/_matrix/client/unstable/im.nheko.summary/summary/:roomIdOrAlias', summary);
-  routes.add('/_matrix/client/unstable/im.nheko.summary/rooms/:roomIdOrAlias/summary', summary);
+  // The unstable paths also carry the prefixed names clients of MSC3266 read (nheko, older
+  // matrix-js-sdk): im.nheko.summary.room_version (and its older .version) and .encryption.
+  const unstable = {
+    GET: {
+      ...summary.GET,
+      handler: async (req: Request) => {
+        const s = await summary.GET.handler(req);
+        return {
+          ...s,
+          'im.nheko.summary.room_version': s.room_version,
+          'im.nheko.summary.version': s.room_version,
+          ...(s.encryption !== undefined ? { 'im.nheko.summary.encryption': s.encryption } : {}),
+        };
+      },
+    },
+  };
+  routes.add('/_matrix/client/unstable/im.nheko.summary/summary/:roomIdOrAlias', unstable);
+  routes.add('/_matrix/client/unstable/im.nheko.summary/rooms/:roomIdOrAlias/summary', unstable);
   routes.client('/rooms/:roomId/report/:eventId', {
     POST: {
       body: reportBody,
