@@ -45,4 +45,19 @@ describe('sync basics', () => {
     assert.deepEqual(events.map((e: any) => e.content.body), ['hello']);
     assert.equal(third.rooms.join[roomId].unread_notifications.notification_count, 1);
   });
+
+  it('lets guests sync and keep account data, but not edit push rules', async () => {
+    const r = await server.anon().post('/_matrix/client/v3/register?kind=guest', {});
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const guest = server.anon();
+    guest.token = r.body.access_token;
+    guest.userId = r.body.user_id;
+    await sync(guest);
+    const path = `/_matrix/client/v3/user/${encodeURIComponent(guest.userId)}/account_data/org.example.guest`;
+    assert.equal((await guest.put(path, { a: 1 })).status, 200);
+    assert.deepEqual((await guest.get(path)).body, { a: 1 });
+    const rules = await guest.put('/_matrix/client/v3/pushrules/global/content/x', { pattern: 'x', actions: [] });
+    assert.equal(rules.status, 403);
+    assert.equal(rules.body.errcode, 'M_GUEST_ACCESS_FORBIDDEN');
+  });
 });

@@ -117,16 +117,17 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
 
   // ---- filters ---------------------------------------------------------------------------
   routes.client('/user/:userId/filter', {
-    POST: { body: anyObject, handler: async (req) => ({ filter_id: await d.sync.createFilter(ownUser(req), req.body) }) },
+    POST: { guests: true, body: anyObject, handler: async (req) => ({ filter_id: await d.sync.createFilter(ownUser(req), req.body) }) },
   });
   routes.client('/user/:userId/filter/:filterId', {
-    GET: { handler: async (req) => d.sync.getFilter(ownUser(req), p(req, 'filterId')) },
+    GET: { guests: true, handler: async (req) => d.sync.getFilter(ownUser(req), p(req, 'filterId')) },
   });
 
   // ---- account data ------------------------------------------------------------------------
   routes.client('/user/:userId/account_data/:type', {
-    GET: { handler: async (req) => d.accountData.get(ownUser(req), '', typeParam(req)) },
+    GET: { guests: true, handler: async (req) => d.accountData.get(ownUser(req), '', typeParam(req)) },
     PUT: {
+      guests: true,
       body: anyObject,
       handler: async (req) => {
         await d.accountData.putFromClient(ownUser(req), '', typeParam(req), req.body as Record<string, unknown>);
@@ -135,8 +136,9 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
     },
   });
   routes.client('/user/:userId/rooms/:roomId/account_data/:type', {
-    GET: { handler: async (req) => d.accountData.get(ownUser(req), roomIdParam(req), typeParam(req)) },
+    GET: { guests: true, handler: async (req) => d.accountData.get(ownUser(req), roomIdParam(req), typeParam(req)) },
     PUT: {
+      guests: true,
       body: anyObject,
       handler: async (req) => {
         await d.accountData.putFromClient(ownUser(req), roomIdParam(req), typeParam(req), req.body as Record<string, unknown>);
@@ -170,6 +172,7 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
   // ---- typing, receipts, read markers ------------------------------------------------------
   routes.client('/rooms/:roomId/typing/:userId', {
     PUT: {
+      guests: true,
       body: typingBody,
       handler: async (req) => {
         const me = ownUser(req);
@@ -183,6 +186,7 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
   });
   routes.client('/rooms/:roomId/receipt/:receiptType/:eventId', {
     POST: {
+      guests: true,
       body: receiptBody,
       handler: async (req) => {
         await d.receipts.postReceipt(requester(req).userId, roomIdParam(req), p(req, 'receiptType'), p(req, 'eventId'), (req.body as { thread_id?: string }).thread_id);
@@ -192,6 +196,7 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
   });
   routes.client('/rooms/:roomId/read_markers', {
     POST: {
+      guests: true,
       body: markersBody,
       handler: async (req) => {
         const b = req.body as { 'm.fully_read'?: string; 'm.read'?: string; 'm.read.private'?: string };
