@@ -40,6 +40,8 @@ import { MediaService } from './media/service.js';
 import { FilesystemMediaStorage } from './media/storage.js';
 import { UrlPreviewer } from './media/preview.js';
 import { registerMediaAdminRoutes, registerMediaRoutes } from './media/routes.js';
+import { UserDirectoryService } from './user-directory/service.js';
+import { registerUserDirectoryRoutes } from './user-directory/routes.js';
 
 export interface Services {
   config: PratConfig;
@@ -56,6 +58,7 @@ export interface Services {
   rooms: RoomService;
   media: MediaService;
   urlPreviewer: UrlPreviewer;
+  userDirectory: UserDirectoryService;
   /** Sync, notifier, typing, receipts, presence, account data, push rules. */
   sync: SyncModule;
   metrics: Registry;
@@ -85,6 +88,7 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
   const openid = new OpenIdService(db, config.server_name, log.child({ component: 'openid' }));
   // A deleted device's keys and queued messages go with it; a deactivated user's identity too.
   accounts.devicesDeletedListeners.push(keys.onDevicesDeleted);
+  accounts.deviceRenamedListeners.push(keys.onDeviceRenamed);
   accounts.deactivationListeners.push(keys.onDeactivated, backup.onDeactivated, openid.onDeactivated);
   return {
     config,
@@ -102,6 +106,7 @@ function buildServices(config: PratConfig, log: Logger, databaseUrl: string, shu
     sync: buildSync({ config, db, databaseUrl, log, rooms, keys, toDevice, shutdown }),
     media,
     urlPreviewer: new UrlPreviewer(db, media, config, log.child({ component: 'url_preview' })),
+    userDirectory: new UserDirectoryService(db, config, rooms.deps, log.child({ component: 'user_directory' })),
     metrics,
     shutdown,
   };
@@ -121,6 +126,7 @@ function mountResources(resources: ListenerResource[], s: Services) {
       registerHistoryRoutes(routes, s.rooms);
       registerDirectoryRoutes(routes, s.rooms);
       registerRoomFeatureRoutes(routes, s.rooms);
+      registerUserDirectoryRoutes(routes, s.userDirectory);
       s.sync.registerRoutes(routes);
     }
     if (resources.includes('media')) {

@@ -48,6 +48,8 @@ export class AccountService {
   private readonly lastTouch = new Map<number, number>();
   readonly profileListeners: ProfileListener[] = [];
   readonly devicesDeletedListeners: DevicesDeletedListener[] = [];
+  /** Called after a device's display name changed (keys/query shows it: a device-list change). */
+  readonly deviceRenamedListeners: ((userId: string, deviceId: string) => Promise<void>)[] = [];
   readonly deactivationListeners: ((userId: string) => Promise<void>)[] = [];
 
   constructor(
@@ -439,6 +441,7 @@ export class AccountService {
 
   async renameDevice(userId: string, deviceId: string, displayName: string | null): Promise<void> {
     if (!(await store.setDeviceDisplayName(this.db, userId, deviceId, displayName))) throw notFound('Device not found');
+    for (const listener of this.deviceRenamedListeners) await listener(userId, deviceId);
   }
 
   async deleteDevicesWithAuth(requester: Requester, request: UiaRequest, deviceIds: string[]): Promise<void> {

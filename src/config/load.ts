@@ -61,6 +61,7 @@ export function defaultConfig(serverName: string): Omit<PratConfig, 'server_name
     well_known: {},
     turn: { uris: [], user_lifetime_seconds: 3600, allow_guests: true },
     presence: { enabled: true },
+    user_directory: { search_all_users: false },
     tls: { extra_ca_files: [] },
   };
 }

@@ -93,6 +93,10 @@ export interface PratConfig {
     /** Presence (online/unavailable/offline) tracked and shared; off: PUT is accepted and ignored. */
     enabled: boolean;
   };
+  user_directory: {
+    /** Every local user is findable; off: only users who share a room or are in a public room. */
+    search_all_users: boolean;
+  };
   tls: {
     /** Extra CA certificate files trusted for outbound HTTPS (federation, URL previews). */
     extra_ca_files: string[];
@@ -127,6 +131,7 @@ export const configSchema: JSONSchemaType<PratConfig> = {
     'well_known',
     'turn',
     'presence',
+    'user_directory',
     'tls',
   ],
   properties: {
@@ -304,6 +309,12 @@ export const configSchema: JSONSchemaType<PratConfig> = {
       additionalProperties: false,
       required: ['enabled'],
       properties: { enabled: { type: 'boolean' } },
+    },
+    user_directory: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['search_all_users'],
+      properties: { search_all_users: { type: 'boolean' } },
     },
     tls: {
       type: 'object',

@@ -313,6 +313,15 @@ export class KeysService {
     this.emit('deviceLists', position, [userId]);
   };
 
+  /**
+   * Subscribed to AccountService.deviceRenamedListeners: /keys/query shows the display name
+   * (unsigned.device_display_name), so users who share a room re-query, as Synapse has them do.
+   */
+  readonly onDeviceRenamed = async (userId: string, _deviceId: string): Promise<void> => {
+    const position = await this.db.withTx('keys_device_renamed', (tx) => streams.recordDeviceListChanges(tx, [{ userId }]));
+    this.emit('deviceLists', position, [userId]);
+  };
+
   /** Subscribed to AccountService.deactivationListeners: cross-signing identity goes too. */
   readonly onDeactivated = async (userId: string): Promise<void> => {
     const position = await this.db.withTx('keys_deactivated', async (tx) => {
