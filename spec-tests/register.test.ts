@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { registerWithSharedSecret } from './support/admin.js';
+import { sql } from './support/db.js';
 import type { TestClient } from './support/client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -62,6 +63,16 @@ describe('registration', () => {
     });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.user_id, '@element_user:localhost');
+  });
+
+  it('never stores the password in the clear in the UIA session', async () => {
+    const anon = server.anon();
+    const first = await anon.post(REGISTER, { username: 'clear_text_check', password: 'a very recognisable secret' });
+    assert.equal(first.status, 401);
+    const rows = await sql(server.databaseUrl, 'SELECT clientdict::text AS c, results::text AS r FROM uia_sessions WHERE session_id = $1', [first.body.session]);
+    assert.equal(rows.length, 1);
+    assert.ok(!rows[0].c.includes('a very recognisable secret') && !rows[0].r.includes('a very recognisable secret'));
+    assert.match(rows[0].r, /argon2id/, 'a hash is kept so the password from the first call still applies');
   });
 
   it('refuses to reuse a completed UIA session', async () => {
