@@ -18,7 +18,7 @@ describe('sync: typing, receipts and unread counts', () => {
     const bob = await server.register();
     const roomId = await sharedRoom(alice, bob);
     const first = await sync(bob);
-    const polling = sync(bob, { since: first.next_batch, timeout: '10000' });
+    const polling = syncUntil(bob, first.next_batch, (x) => ephemeral(x, roomId, 'm.typing').length > 0);
     const r = await alice.put(`/_matrix/client/v3/rooms/${enc(roomId)}/typing/${enc(alice.userId)}`, { typing: true, timeout: 700 });
     assert.equal(r.status, 200);
     const started = performance.now();
