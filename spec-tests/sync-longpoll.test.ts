@@ -91,3 +91,24 @@ describe('sync long-polling', () => {
     assert.equal(typeof ev.unsigned.age, 'number');
   });
 });
+
+describe('sync long-polling at shutdown', () => {
+  it('ends waiting long-polls when the server stops, without waiting out their timeout', async () => {
+    const server = await startTestServer();
+    const alice = await server.register();
+    const first = await sync(alice);
+    const polling = alice.get(`/_matrix/client/v3/sync?since=${first.next_batch}&timeout=60000`).then(
+      (r) => r.status,
+      () => 'closed',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(server.hs.services.sync.notifier.waiting, 1);
+    const started = performance.now();
+    await server.stop();
+    const outcome = await polling;
+    assert.ok(performance.now() - started < 5000, 'stop did not wait for the long-poll');
+    // The waiting request is answered (an empty sync) or its connection closed; never left hanging.
+    assert.ok(outcome === 200 || outcome === 'closed', String(outcome));
+    assert.equal(server.hs.services.sync.notifier.waiting, 0);
+  });
+});
