@@ -7,6 +7,14 @@ import type { KeysService } from '../../keys/service.js';
 import type { ToDeviceService } from '../../keys/to-device.js';
 import type { StreamProvider, SyncContext } from './types.js';
 
+// Both keys streams read the same heads row pair; one read per snapshot serves both latest().
+const headsOfSnapshot = new WeakMap<Queryable, Promise<{ toDevice: number; deviceLists: number }>>();
+function heads(keys: KeysService, tx: Queryable): Promise<{ toDevice: number; deviceLists: number }> {
+  let p = headsOfSnapshot.get(tx);
+  if (!p) headsOfSnapshot.set(tx, (p = keys.streamHeads(tx)));
+  return p;
+}
+
 export class ToDeviceStream implements StreamProvider {
   readonly name = 'toDevice' as const;
 
@@ -16,22 +24,25 @@ export class ToDeviceStream implements StreamProvider {
   ) {}
 
   async latest(tx: Queryable): Promise<number> {
-    return (await this.keys.streamHeads(tx)).toDevice;
+    return (await heads(this.keys, tx)).toDevice;
   }
 
   full(ctx: SyncContext): Promise<void> {
     return this.between(ctx, 0, ctx.to.toDevice);
   }
 
-  async between(ctx: SyncContext, from: number, _to: number): Promise<void> {
-    const [msgs, counts, fallback] = await Promise.all([
-      this.toDevice.toDeviceSince(ctx.userId, ctx.deviceId, from, undefined, ctx.tx),
+  async between(ctx: SyncContext, from: number, to: number): Promise<void> {
+    // Nothing queued past `from` when the head has not moved: no inbox read.
+    if (to > from) {
+      const msgs = await this.toDevice.toDeviceSince(ctx.userId, ctx.deviceId, from, undefined, ctx.tx);
+      ctx.res.to_device.events.push(...msgs.events);
+      // When cut, next_batch stops at the last delivered message; the rest comes next time.
+      if (msgs.limited) ctx.cap.toDevice = msgs.position;
+    }
+    const [counts, fallback] = await Promise.all([
       this.keys.oneTimeKeyCounts(ctx.userId, ctx.deviceId, ctx.tx),
       this.keys.unusedFallbackKeyTypes(ctx.userId, ctx.deviceId, ctx.tx),
     ]);
-    ctx.res.to_device.events.push(...msgs.events);
-    // When cut, next_batch stops at the last delivered message; the rest comes next time.
-    if (msgs.limited) ctx.cap.toDevice = msgs.position;
     ctx.res.device_one_time_keys_count = counts;
     ctx.res.device_unused_fallback_key_types = fallback;
   }
@@ -48,7 +59,7 @@ export class DeviceListsStream implements StreamProvider {
   ) {}
 
   async latest(tx: Queryable): Promise<number> {
-    return (await this.keys.streamHeads(tx)).deviceLists;
+    return (await heads(this.keys, tx)).deviceLists;
   }
 
   // An initial sync carries no device-list changes: the client queries every device it needs.
