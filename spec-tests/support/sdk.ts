@@ -12,6 +12,8 @@ export interface RecordedRequest {
   status: number;
   /** The JSON body of /sync answers (the rest are not kept). */
   syncBody?: any;
+  /** The errcode of an error answer. */
+  errcode?: string;
 }
 
 export interface RecordedClient {
@@ -28,6 +30,7 @@ function recordingFetch(requests: RecordedRequest[]): typeof globalThis.fetch {
     const entry: RecordedRequest = { method, path: url.pathname, status: res.status };
     requests.push(entry);
     if (url.pathname.endsWith('/sync') && res.ok) entry.syncBody = await res.clone().json();
+    if (!res.ok) entry.errcode = ((await res.clone().json().catch(() => ({}))) as { errcode?: string }).errcode;
     return res;
   };
 }
