@@ -11,6 +11,7 @@ import { getHierarchy, getRoomSummary } from './hierarchy.js';
 import { deleteReport, getReport, listReports, reportEvent, reportRoom, type ReportBody } from './reports.js';
 import type { RoomService } from './service.js';
 import { upgradeRoom } from './upgrade.js';
+import { pathParam as param, roomIdParam, queryParams as queryOf } from '../http/params.js';
 
 const upgradeBody = compileBody<{ new_version: string; additional_creators?: string[] }>(
   {
@@ -24,28 +25,6 @@ const reportBody = compileBody<ReportBody>({
   type: 'object',
   properties: { reason: { type: 'string', maxLength: 10000 }, score: { type: 'integer', minimum: -100, maximum: 0 } },
 });
-
-function param(req: Request, name: string): string {
-  const v = req.params[name];
-  return typeof v === 'string' ? v : '';
-}
-
-function roomIdParam(req: Request): string {
-  const roomId = param(req, 'roomId');
-  if (!roomId.startsWith('!')) throw new MatrixError('M_INVALID_PARAM', `${JSON.stringify(roomId)} is not a room id`);
-  return roomId;
-}
-
-function queryOf<K extends string>(req: Request, names: readonly K[]): Partial<Record<K, string>> {
-  const out: Partial<Record<K, string>> = {};
-  for (const n of names) {
-    const v = req.query[n];
-    if (v === undefined) continue;
-    if (typeof v !== 'string') throw new MatrixError('M_INVALID_PARAM', `'${n}' must be given once`);
-    out[n] = v;
-  }
-  return out;
-}
 
 export function registerRoomFeatureRoutes(routes: RouteTable, rooms: RoomService): void {
   const d = rooms.deps;

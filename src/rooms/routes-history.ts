@@ -7,29 +7,7 @@ import { requester } from '../http/types.js';
 import { getContext, getMessages } from './history.js';
 import { getRelations, getThreads, timestampToEvent } from './relations.js';
 import type { RoomService } from './service.js';
-
-function param(req: Request, name: string): string {
-  const v = req.params[name];
-  return typeof v === 'string' ? v : '';
-}
-
-function roomIdParam(req: Request): string {
-  const roomId = param(req, 'roomId');
-  if (!roomId.startsWith('!')) throw new MatrixError('M_INVALID_PARAM', `${JSON.stringify(roomId)} is not a room id`);
-  return roomId;
-}
-
-/** The named string query parameters that are present (a repeated one is refused). */
-function queryOf<K extends string>(req: Request, names: readonly K[]): Partial<Record<K, string>> {
-  const out: Partial<Record<K, string>> = {};
-  for (const n of names) {
-    const v = req.query[n];
-    if (v === undefined) continue;
-    if (typeof v !== 'string') throw new MatrixError('M_INVALID_PARAM', `'${n}' must be given once`);
-    out[n] = v;
-  }
-  return out;
-}
+import { pathParam as param, roomIdParam, queryParams as queryOf } from '../http/params.js';
 
 export function registerHistoryRoutes(routes: RouteTable, rooms: RoomService): void {
   const d = rooms.deps;

@@ -8,6 +8,7 @@ import { requester } from '../http/types.js';
 import { compileBody } from '../http/validate.js';
 import type { CreateRoomRequest } from './create.js';
 import type { RoomService } from './service.js';
+import { pathParam as param, roomIdParam } from '../http/params.js';
 
 const str = { type: 'string' } as const;
 const obj = { type: 'object' } as const;
@@ -55,17 +56,6 @@ function strictContent(req: Request): JsonObject {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MatrixError('M_BAD_JSON', 'Content must be a JSON object.');
   return value as JsonObject;
-}
-
-function param(req: Request, name: string): string {
-  const v = req.params[name];
-  return typeof v === 'string' ? v : '';
-}
-
-function roomIdParam(req: Request): string {
-  const roomId = param(req, 'roomId');
-  if (!roomId.startsWith('!')) throw new MatrixError('M_INVALID_PARAM', `${JSON.stringify(roomId)} is not a room id`);
-  return roomId;
 }
 
 function eventTypeParam(req: Request): string {

@@ -13,6 +13,7 @@ import type { RoomsView } from './rooms-view.js';
 import type { SyncService } from './service.js';
 import type { TypingService } from './typing.js';
 import type { Database } from '../db/pool.js';
+import { roomIdParam } from '../http/params.js';
 
 export interface SyncRouteDeps {
   db: Database;
@@ -49,12 +50,6 @@ function ownUser(req: Request): string {
   const me = requester(req).userId;
   if (p(req, 'userId') !== me) throw forbidden('You cannot act for another user');
   return me;
-}
-
-function roomIdParam(req: Request): string {
-  const roomId = p(req, 'roomId');
-  if (!roomId.startsWith('!') || roomId.length > 255) throw new MatrixError('M_INVALID_PARAM', 'Invalid room id');
-  return roomId;
 }
 
 function typeParam(req: Request): string {

@@ -6,6 +6,7 @@ import { requester } from '../../http/types.js';
 import { compileBody } from '../../http/validate.js';
 import type { RoomService } from '../service.js';
 import * as directory from './service.js';
+import { pathParam as param, queryParam as query, roomIdParam } from '../../http/params.js';
 
 const aliasBody = compileBody<{ room_id: string }>(
   { type: 'object', required: ['room_id'], properties: { room_id: { type: 'string', pattern: '^!' } } },
@@ -32,24 +33,6 @@ const publicRoomsBody = compileBody<directory.PublicRoomsRequest & { include_all
     },
   },
 });
-
-function param(req: Request, name: string): string {
-  const v = req.params[name];
-  return typeof v === 'string' ? v : '';
-}
-
-function query(req: Request, name: string): string | undefined {
-  const v = req.query[name];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new MatrixError('M_INVALID_PARAM', `'${name}' must be given once`);
-  return v;
-}
-
-function roomIdParam(req: Request): string {
-  const roomId = param(req, 'roomId');
-  if (!roomId.startsWith('!')) throw new MatrixError('M_INVALID_PARAM', `${JSON.stringify(roomId)} is not a room id`);
-  return roomId;
-}
 
 export function registerDirectoryRoutes(routes: RouteTable, rooms: RoomService): void {
   const d = rooms.deps;
