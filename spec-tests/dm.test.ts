@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ClientEvent, EventType, Preset, RoomMemberEvent, type MatrixEvent } from 'matrix-js-sdk';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
-import { poll, sdkClient, started, until, type RecordedClient } from './support/sdk.js';
+import { poll, releaseProcess, sdkClient, started, until, type RecordedClient } from './support/sdk.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 sdkLogger.setLevel('silent');
@@ -21,6 +21,7 @@ describe('direct messages through matrix-js-sdk', () => {
   after(async () => {
     for (const c of clients) c.client.stopClient();
     await server.stop();
+    releaseProcess();
   });
 
   it('creates a DM the way Element does; the invitee sees it as direct, joins, and both record it in m.direct', async () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ClientEvent, EventType, MatrixEventEvent, Preset, RoomEvent, RoomMemberEvent, type MatrixClient, type MatrixEvent, type Room } from 'matrix-js-sdk';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
-import { poll, sdkClient, secondDevice, started, until, type RecordedClient } from './support/sdk.js';
+import { poll, releaseProcess, sdkClient, secondDevice, started, until, type RecordedClient } from './support/sdk.js';
 import type { TestClient } from './support/client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -41,6 +41,7 @@ describe('encrypted DMs between matrix-js-sdk clients with Rust crypto', () => {
   after(async () => {
     for (const c of started_) c.stopClient();
     await server.stop();
+    releaseProcess();
   });
 
   async function cryptoClient(c: TestClient): Promise<RecordedClient> {

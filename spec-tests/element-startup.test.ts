@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
-import { poll, sdkClient, started, type RecordedClient } from './support/sdk.js';
+import { poll, releaseProcess, sdkClient, started, type RecordedClient } from './support/sdk.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 sdkLogger.setLevel('silent');
@@ -31,6 +31,7 @@ describe("Element's start-up calls through matrix-js-sdk", () => {
   after(async () => {
     rc?.client.stopClient();
     await server.stop();
+    releaseProcess();
   });
 
   it('answers every start-up request without an error, except the spec\'s "none" answers', async () => {

@@ -96,3 +96,15 @@ export async function secondDevice(server: TestServer, c: TestClient): Promise<T
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
   return Object.assign(server.anon(), { token: login.body.access_token, userId: c.userId, deviceId: login.body.device_id, password: c.password });
 }
+
+/**
+ * Call last in `after`: lets the test process exit once its own work is done. matrix-js-sdk
+ * (v36, http-api/utils.ts timeoutSignal) starts a timer per request for its local timeout and
+ * never clears it, so every /sync leaves a referenced 110 s timer (30 s poll + 80 s buffer) that
+ * holds the process open for minutes after the clients are stopped. The exit timer is unref'd:
+ * it only fires when nothing but such leftovers keeps the process alive, and process.exit()
+ * keeps the exit code node:test set (failures are reported to the runner before this).
+ */
+export function releaseProcess(): void {
+  setTimeout(() => process.exit(), 1000).unref();
+}
