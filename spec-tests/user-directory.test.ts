@@ -164,6 +164,10 @@ describe('user directory', () => {
       assert.equal(r.status, status, JSON.stringify(body));
       assert.equal(r.body.errcode, errcode, JSON.stringify(body));
     }
+    // Odd but valid input is answered, not failed: a huge limit is capped, a lone surrogate is
+    // just a character.
+    assert.equal((await c.post(path, { search_term: 'a', limit: 1e300 })).status, 200);
+    assert.equal((await c.request('POST', path, undefined, { raw: '{"search_term":"\\ud800bad"}', headers: { 'Content-Type': 'application/json' } })).status, 200);
     const notJson = await c.request('POST', path, undefined, { raw: '{nope', headers: { 'Content-Type': 'application/json' } });
     assert.equal(notJson.status, 400);
     assert.equal(notJson.body.errcode, 'M_NOT_JSON');
