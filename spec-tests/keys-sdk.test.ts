@@ -4,6 +4,7 @@
 // Encrypted messaging between two clients needs rooms and /sync and is tested with them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { releaseProcess } from './support/sdk.js';
 import { createClient, type MatrixClient } from 'matrix-js-sdk';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { TestClient } from './support/client.js';
@@ -100,3 +101,6 @@ describe('keys through matrix-js-sdk Rust crypto', () => {
     assert.equal(raw.body.algorithm, 'm.megolm_backup.v1.curve25519-aes-sha2');
   });
 });
+
+// matrix-js-sdk leaves request timers behind that would hold this file's process for ~110 s.
+after(() => releaseProcess());

@@ -1,6 +1,7 @@
 // Aliases, the public room directory and reports: raw HTTP and matrix-js-sdk.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { releaseProcess } from './support/sdk.js';
 import { createClient, Preset, Visibility, type MatrixClient } from 'matrix-js-sdk';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { registerWithSharedSecret } from './support/admin.js';
@@ -215,3 +216,6 @@ describe('aliases, directory and reports', () => {
     assert.equal((await admin.get('/_synapse/admin/v1/event_reports/abc')).status, 400);
   });
 });
+
+// matrix-js-sdk leaves request timers behind that would hold this file's process for ~110 s.
+after(() => releaseProcess());

@@ -289,6 +289,7 @@ export const configSchema: JSONSchemaType<PratConfig> = {
         rtc_foci: {
           type: 'array',
           nullable: true,
+          // Each focus names its `type` (e.g. livekit); the rest is the focus's own settings.
           items: { type: 'object', required: ['type'], properties: { type: { type: 'string', minLength: 1 } } },
         },
       },
