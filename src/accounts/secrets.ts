@@ -1,6 +1,11 @@
 // Random identifiers and the one-way storage of tokens.
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import argon2 from 'argon2';
+// @node-rs/argon2 ships its binary as a per-platform npm package; the `argon2` package's
+// linux-x64 prebuild crashed (SIGSEGV) on a clean install here.
+import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
+
+/** Algorithm.Argon2id: a const enum, which isolated modules cannot import by name. */
+const ARGON2ID = 2 as Algorithm;
 
 export function newAccessToken(): string {
   return `prat_${randomBytes(32).toString('base64url')}`;
@@ -29,12 +34,12 @@ export function randomString(bytes = 18): string {
 }
 
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, { type: argon2.argon2id });
+  return argon2Hash(password, { algorithm: ARGON2ID });
 }
 
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
   try {
-    return await argon2.verify(hash, password);
+    return await argon2Verify(hash, password);
   } catch {
     return false;
   }
