@@ -5,19 +5,13 @@
 // per-event visibility check), paged backwards and forwards through /messages; then /context,
 // /relations and /threads. Prints milliseconds per request.
 import { performance } from 'node:perf_hooks';
-import { startTestCluster } from '../spec-tests/support/cluster.js';
+import { numberArg, startBenchCluster } from './support.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+const MESSAGES = numberArg('messages', 3000);
+const MEMBERS = numberArg('members', 200);
+const PAGE = numberArg('page', 50);
 
-const MESSAGES = arg('messages', 3000);
-const MEMBERS = arg('members', 200);
-const PAGE = arg('page', 50);
-
-const cluster = await startTestCluster();
-process.env['PRAT_TEST_ADMIN_URL'] = cluster.adminUrl;
+const cluster = await startBenchCluster();
 const { startTestServer } = await import('../spec-tests/support/server.js');
 const server = await startTestServer({ database: { url: 'postgres://unused', max_connections: 20 } });
 const V3 = '/_matrix/client/v3';

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startTestCluster } from '../spec-tests/support/cluster.js';
+import { startBenchCluster } from './support.js';
 import { testImage } from '../spec-tests/support/media.js';
 
 const MB = 1024 * 1024;
@@ -100,8 +100,7 @@ async function dd(args: string[]): Promise<number | undefined> {
   }
 }
 
-const cluster = await startTestCluster();
-process.env['PRAT_TEST_ADMIN_URL'] = cluster.adminUrl;
+const cluster = await startBenchCluster();
 const { startTestServer } = await import('../spec-tests/support/server.js');
 const server = await startTestServer({ media: { max_upload_size: 64 * MB } });
 try {

@@ -8,30 +8,17 @@
 // alone.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { startTestCluster } from '../spec-tests/support/cluster.js';
+import { asyncCommit, numberArg, startBenchCluster } from './support.js';
 import type { TestClient } from '../spec-tests/support/client.js';
 import { StateStore } from '../src/rooms/state-store.js';
 import * as roomsSql from '../src/rooms/store/rooms.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+const SENDS = numberArg('sends', 2000);
+const MEMBERS = numberArg('members', 5000);
+const CHANGES = numberArg('changes', 10000);
 
-const SENDS = arg('sends', 2000);
-const MEMBERS = arg('members', 5000);
-const CHANGES = arg('changes', 10000);
-
-const cluster = await startTestCluster();
-process.env['PRAT_TEST_ADMIN_URL'] = cluster.adminUrl;
-if (process.argv.includes('--async-commit')) {
-  const admin = new pg.Client({ connectionString: cluster.adminUrl });
-  await admin.connect();
-  await admin.query('ALTER SYSTEM SET synchronous_commit = off');
-  await admin.query('SELECT pg_reload_conf()');
-  await admin.end();
-}
-console.log(`synchronous_commit: ${process.argv.includes('--async-commit') ? 'off' : 'on'}; load average: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+const cluster = await startBenchCluster();
+console.log(`synchronous_commit: ${asyncCommit ? 'off' : 'on'}; load average: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 const { startTestServer } = await import('../spec-tests/support/server.js');
 const server = await startTestServer({ database: { url: 'postgres://unused', max_connections: 20 } });
 

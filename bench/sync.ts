@@ -12,30 +12,15 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
-import { startTestCluster } from '../spec-tests/support/cluster.js';
+import { asyncCommit, numberArg, startBenchCluster } from './support.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const IDLE = arg('idle', 1000);
-const SAMPLES = arg('samples', 200);
-const ROOMS = arg('rooms', 200);
-const MESSAGES = arg('messages', 50);
+const IDLE = numberArg('idle', 1000);
+const SAMPLES = numberArg('samples', 200);
+const ROOMS = numberArg('rooms', 200);
+const MESSAGES = numberArg('messages', 50);
 
-const cluster = await startTestCluster();
-process.env['PRAT_TEST_ADMIN_URL'] = cluster.adminUrl;
-// --async-commit: commits do not wait for the WAL flush, to show how much of the latency is the
-// fsync of the send's commit (see bench/rooms.ts).
-if (process.argv.includes('--async-commit')) {
-  const admin = new pg.Client({ connectionString: cluster.adminUrl });
-  await admin.connect();
-  await admin.query('ALTER SYSTEM SET synchronous_commit = off');
-  await admin.query('SELECT pg_reload_conf()');
-  await admin.end();
-}
-console.log(`synchronous_commit: ${process.argv.includes('--async-commit') ? 'off' : 'on'}`);
+const cluster = await startBenchCluster();
+console.log(`synchronous_commit: ${asyncCommit ? 'off' : 'on'}`);
 const { createTestDatabase } = await import('../spec-tests/support/server.js');
 const databaseUrl = await createTestDatabase();
 const dir = mkdtempSync(join(tmpdir(), 'prat-bench-sync-'));
