@@ -1,6 +1,7 @@
 // On-demand benchmark of the rooms write path and state storage (never part of `npm test`):
 //   npx tsx bench/rooms.ts [--sends N] [--members N] [--changes N] [--async-commit] [--no-listeners]
-// Starts a throwaway PostgreSQL cluster and an in-process server, then prints numbers.
+// Starts a throwaway PostgreSQL cluster and an in-process server, then prints numbers. The
+// clients sending messages run in a child process (send-load.ts): only the server is measured.
 // --async-commit runs the cluster with synchronous_commit off (commits do not wait for the WAL
 // flush: a crash may lose the last moments of acknowledged writes, never half of one), to show
 // how much of the cost is the fsync per commit. --no-listeners unsubscribes every
@@ -10,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { asyncCommit, numberArg, startBenchCluster } from './support.js';
 import type { TestClient } from '../spec-tests/support/client.js';
+import { runSendLoad, type SendJob } from './send-load.js';
 import { StateStore } from '../src/rooms/state-store.js';
 import * as roomsSql from '../src/rooms/store/rooms.js';
 
@@ -37,23 +39,21 @@ async function commits(): Promise<number> {
   const r = await server.hs.services.db.query<{ n: number }>('SELECT xact_commit::bigint AS n FROM pg_stat_database WHERE datname = current_database()');
   return r.rows[0]!.n;
 }
-async function counted<T>(label: string, n: number, fn: () => Promise<T>): Promise<T> {
+/** Runs a send load in the child process; prints its rate and what it cost the server. */
+async function measured(label: string, jobs: SendJob[]): Promise<void> {
   const q0 = queries;
   const c0 = await commits();
-  const t0 = performance.now();
-  const result = await fn();
-  const ms = performance.now() - t0;
+  const result = await runSendLoad({ baseUrl: server.baseUrl, jobs, txnPrefix: `${label.length}-${Date.now()}-` });
+  if (result.failures.length > 0) throw new Error(`${label} ${result.failures.join('; ')}`);
   // pg_stat_database is updated when a backend reports, at most every ~500 ms (PGSTAT_MIN_INTERVAL).
   await new Promise((r) => setTimeout(r, 1100));
   const c1 = await commits();
-  console.log(`${label.padEnd(40)} ${rate(n, ms)}; ${((queries - q0) / n).toFixed(1)} statements and ${((c1 - c0 - 1) / n).toFixed(2)} commits per send`);
-  return result;
+  const n = jobs.reduce((sum, j) => sum + j.count, 0);
+  const all = n + jobs.length; // with the load's one warm-up send per client
+  console.log(`${label.padEnd(40)} ${rate(n, result.ms)}; ${((queries - q0) / all).toFixed(1)} statements and ${((c1 - c0 - 1) / all).toFixed(2)} commits per send`);
 }
 
 const V3 = '/_matrix/client/v3';
-let txn = 0;
-const send = (c: TestClient, roomId: string) =>
-  c.put(`${V3}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/b${++txn}`, { msgtype: 'm.text', body: `message ${txn}` }, { noSchema: true });
 
 async function createRoom(c: TestClient, body: Record<string, unknown> = {}): Promise<string> {
   const r = await c.post(`${V3}/createRoom`, body);
@@ -72,41 +72,18 @@ try {
 
   // 1. Sequential sends from one client (each waits for the previous answer).
   const solo = await createRoom(alice, { preset: 'public_chat' });
-  for (let i = 0; i < 50; i++) await send(alice, solo); // warm-up
-  await counted('sequential sends, 1 client:', SENDS, async () => {
-    for (let i = 0; i < SENDS; i++) {
-      const r = await send(alice, solo);
-      if (r.status !== 200) throw new Error(JSON.stringify(r.body));
-    }
-  });
+  const job = (c: TestClient, roomId: string, count: number): SendJob => ({ token: c.token!, roomId, count });
+  await measured('sequential sends, 1 client:', [job(alice, solo, SENDS)]);
 
   // 2. 10 clients sending concurrently (each sequentially) into one room.
   const shared = await createRoom(alice, { preset: 'public_chat' });
   for (const c of clients.slice(1)) await c.post(`${V3}/rooms/${encodeURIComponent(shared)}/join`);
   const per = Math.ceil(SENDS / 10);
-  await counted('concurrent sends, 10 clients, 1 room:', per * 10, () =>
-    Promise.all(
-      clients.map(async (c) => {
-        for (let i = 0; i < per; i++) {
-          const r = await send(c, shared);
-          if (r.status !== 200) throw new Error(JSON.stringify(r.body));
-        }
-      }),
-    ),
-  );
+  await measured('concurrent sends, 10 clients, 1 room:', clients.map((c) => job(c, shared, per)));
 
   // 3. 10 clients, each in its own room.
   const own = await Promise.all(clients.map((c) => createRoom(c)));
-  await counted('concurrent sends, 10 clients, 10 rooms:', per * 10, () =>
-    Promise.all(
-      clients.map(async (c, k) => {
-        for (let i = 0; i < per; i++) {
-          const r = await send(c, own[k]!);
-          if (r.status !== 200) throw new Error(JSON.stringify(r.body));
-        }
-      }),
-    ),
-  );
+  await measured('concurrent sends, 10 clients, 10 rooms:', clients.map((c, k) => job(c, own[k]!, per)));
 
   // 4. A big room: MEMBERS joins, then CHANGES state changes (through the rooms service, the
   // same persistence path as HTTP, without HTTP's overhead).

@@ -258,7 +258,7 @@ describe('HTTP conventions', () => {
       const whoami = requests.filter((l) => l['route'] === '/_matrix/client/v3/account/whoami');
       assert.ok(whoami.length >= 2);
       for (const l of requests) {
-        assert.match(String(l['reqId']), /^[0-9a-f]+$/);
+        assert.match(String(l['reqId']), /^[0-9a-z]+$/);
         assert.equal(typeof l['method'], 'string');
         assert.equal(typeof l['status'], 'number');
         assert.equal(typeof l['ms'], 'number');

@@ -33,6 +33,10 @@ function isClientHttpError(err: unknown): err is { status: number } {
   return typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true;
 }
 
+// Request ids: unique per process start (a random prefix) without a syscall per request.
+const REQUEST_ID_PREFIX = randomBytes(3).toString('hex');
+let requestCount = 0;
+
 export function createApp(opts: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -40,7 +44,7 @@ export function createApp(opts: AppOptions): express.Express {
   app.set('query parser', 'simple');
 
   app.use((req, res, next) => {
-    req.id = randomBytes(6).toString('hex');
+    req.id = `${REQUEST_ID_PREFIX}${(++requestCount).toString(36)}`;
     const started = performance.now();
     res.on('finish', () => {
       // The route pattern, not the URL: the URL may hold an access token or personal data.
@@ -73,7 +77,7 @@ export function createApp(opts: AppOptions): express.Express {
       next();
     });
   });
-  opts.mount(new RouteTable(router, opts.deps), router);
+  opts.mount(new RouteTable(router, opts.deps, () => express.Router({ strict: false })), router);
   app.use(router);
 
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new MatrixError('M_UNRECOGNIZED', 'Unrecognized request')));

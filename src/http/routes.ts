@@ -79,33 +79,81 @@ function checkNoNulInUrl(req: Request): void {
   }
 }
 
+/** How many leading path segments key a bucket of routes. */
+const BUCKET_SEGMENTS = 4;
+
+/**
+ * The bucket of a path: its first BUCKET_SEGMENTS segments, lower-cased (express matches
+ * case-insensitively), or undefined when a parameter comes before them.
+ */
+function bucketKey(path: string): string | undefined {
+  const segments = path.toLowerCase().split('/').filter((s) => s !== '');
+  const head = segments.slice(0, BUCKET_SEGMENTS);
+  if (head.some((s) => s.startsWith(':') || s.includes('*'))) return undefined;
+  return head.join('/');
+}
+
+/**
+ * Routes are kept in buckets by their leading static segments, and each request is handed to
+ * its bucket's router by a map lookup: one express router holding every route tries each of
+ * them in turn (several hundred path matches for a request near the end of the table).
+ */
 export class RouteTable {
+  private readonly buckets = new Map<string, Router>();
+  /** Routes with a parameter among their leading segments: tried after the buckets. */
+  private readonly unbucketed: Router;
+
   constructor(
-    private readonly router: Router,
+    router: Router,
     private readonly deps: RouteDeps,
-  ) {}
+    private readonly newRouter: () => Router,
+  ) {
+    this.unbucketed = newRouter();
+    router.use((req: Request, res: Response, next: NextFunction) => {
+      const segments = req.path.toLowerCase().split('/').filter((s) => s !== '');
+      for (let n = Math.min(BUCKET_SEGMENTS, segments.length); n > 0; n--) {
+        const bucket = this.buckets.get(segments.slice(0, n).join('/'));
+        if (bucket) return bucket(req, res, (err?: unknown) => (err ? next(err) : this.unbucketed(req, res, next)));
+      }
+      this.unbucketed(req, res, next);
+    });
+  }
+
+  private routerFor(path: string): Router {
+    const key = bucketKey(path);
+    if (key === undefined) return this.unbucketed;
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      bucket = this.newRouter();
+      this.buckets.set(key, bucket);
+    }
+    return bucket;
+  }
 
   add(paths: string | string[], methods: Partial<Record<Method, RouteSpec>>): void {
-    for (const [method, spec] of Object.entries(methods) as [Method, RouteSpec][]) {
-      const handler = this.wrap(spec);
-      switch (method) {
-        case 'GET':
-          this.router.get(paths, handler);
-          break;
-        case 'PUT':
-          this.router.put(paths, handler);
-          break;
-        case 'POST':
-          this.router.post(paths, handler);
-          break;
-        case 'DELETE':
-          this.router.delete(paths, handler);
-          break;
+    for (const path of Array.isArray(paths) ? paths : [paths]) {
+      const router = this.routerFor(path);
+      for (const [method, spec] of Object.entries(methods) as [Method, RouteSpec][]) {
+        const handler = this.wrap(spec);
+        switch (method) {
+          case 'GET':
+            router.get(path, handler);
+            break;
+          case 'PUT':
+            router.put(path, handler);
+            break;
+          case 'POST':
+            router.post(path, handler);
+            break;
+          case 'DELETE':
+            router.delete(path, handler);
+            break;
+        }
       }
+      router.all(path, (_req: Request, _res: Response, next: NextFunction) =>
+        next(new MatrixError('M_UNRECOGNIZED', 'Method not allowed', { status: 405 })),
+      );
     }
-    this.router.all(paths, (_req: Request, _res: Response, next: NextFunction) =>
-      next(new MatrixError('M_UNRECOGNIZED', 'Method not allowed', { status: 405 })),
-    );
   }
 
   /** Client API paths: served under v3 and the legacy r0 prefix alike. */
