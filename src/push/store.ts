@@ -130,6 +130,17 @@ export async function insertPushActions(db: Queryable, rows: PushActionRow[]): P
   ]);
 }
 
+/**
+ * Events from users the reader ignores (m.ignored_user_list) neither count nor list: the rows
+ * are kept (unignoring brings them back) and left out when read. The ignored list is an InitPlan
+ * evaluated once; when it is empty (NULL) the OR stops there and no event is looked up.
+ */
+const IGNORED_OF_USER = `(SELECT array_agg(k) FROM sync_account_data d,
+    jsonb_object_keys(CASE WHEN jsonb_typeof(d.content->'ignored_users') = 'object' THEN d.content->'ignored_users' ELSE '{}'::jsonb END) k
+  WHERE d.user_id = $1 AND d.room_id = '' AND d.data_type = 'm.ignored_user_list')`;
+export const NOT_FROM_IGNORED = `(${IGNORED_OF_USER} IS NULL OR NOT EXISTS (
+    SELECT 1 FROM event_nids n JOIN events e USING (event_nid) WHERE n.event_id = a.event_id AND e.sender = ANY(${IGNORED_OF_USER}::text[])))`;
+
 // Counts past the user's read receipt. An unthreaded receipt (thread_id '') covers every thread;
 // a threaded one covers its thread only ('main' is the main timeline, thread_id '' here). Which receipt wins is the furthest of m.read and
 // m.read.private (the spec's "Marking notifications as read").
@@ -147,6 +158,7 @@ const COUNTS = `
   LEFT JOIN reads t ON t.room_id = a.room_id AND t.thread_id = COALESCE(NULLIF(a.thread_id, ''), 'main')
   WHERE a.user_id = $1 AND a.room_id = ANY($2) AND a.stream_ordering <= $3
     AND a.stream_ordering > GREATEST(COALESCE(u.pos, 0), COALESCE(t.pos, 0))
+    AND ${NOT_FROM_IGNORED}
   GROUP BY a.room_id, a.thread_id`;
 
 export async function notificationCounts(
@@ -166,6 +178,7 @@ const NOTIFICATIONS = `
               AND r.receipt_type IN ('m.read', 'm.read.private') AND (r.thread_id = '' OR r.thread_id = COALESCE(NULLIF(a.thread_id, ''), 'main'))), 0), 0) AS read
   FROM event_push_actions a
   WHERE a.user_id = $1 AND a.notif AND ($2::bigint IS NULL OR a.stream_ordering < $2) AND (NOT $3 OR a.highlight)
+    AND ${NOT_FROM_IGNORED}
   ORDER BY a.stream_ordering DESC LIMIT $4`;
 
 export async function listNotifications(

@@ -115,18 +115,30 @@ export async function memberCounts(db: Queryable, nids: number[]): Promise<Map<n
   return out;
 }
 
-/** Up to 5 other joined or invited members per room, in the order they joined (m.heroes). */
+/**
+ * m.heroes, as Synapse picks them: up to 5 other members, joined ones first then invited ones,
+ * each in the order their membership took effect; only when there are none of those, the members
+ * who left or were banned.
+ */
 const HEROES = `
-  SELECT x.room_nid, l.user_id FROM unnest($1::bigint[]) AS x(room_nid)
+  SELECT x.room_nid, l.user_id, l.membership FROM unnest($1::bigint[]) AS x(room_nid)
   CROSS JOIN LATERAL (
-    SELECT m.user_id FROM room_memberships m WHERE m.room_nid = x.room_nid AND m.user_id <> $2 AND m.membership IN ('join', 'invite')
-    ORDER BY m.stream_ordering LIMIT 5
-  ) l`;
+    SELECT m.user_id, m.membership, CASE m.membership WHEN 'join' THEN 0 WHEN 'invite' THEN 1 ELSE 2 END AS rank, m.stream_ordering
+    FROM room_memberships m
+    WHERE m.room_nid = x.room_nid AND m.user_id <> $2 AND m.membership IN ('join', 'invite', 'leave', 'ban')
+    ORDER BY rank, m.stream_ordering LIMIT 5
+  ) l
+  ORDER BY x.room_nid, l.rank, l.stream_ordering`;
 
 export async function heroes(db: Queryable, nids: number[], userId: string): Promise<Map<number, string[]>> {
   const out = new Map<number, string[]>();
   if (nids.length === 0) return out;
-  for (const r of (await db.query<{ room_nid: number; user_id: string }>(HEROES, [nids, userId])).rows) {
+  const present = new Set<number>();
+  const rows = (await db.query<{ room_nid: number; user_id: string; membership: string }>(HEROES, [nids, userId])).rows;
+  for (const r of rows) if (r.membership === 'join' || r.membership === 'invite') present.add(r.room_nid);
+  for (const r of rows) {
+    // Rows come sorted joined, invited, gone: the gone ones count only when nobody else is here.
+    if (present.has(r.room_nid) && r.membership !== 'join' && r.membership !== 'invite') continue;
     const list = out.get(r.room_nid) ?? [];
     list.push(r.user_id);
     out.set(r.room_nid, list);

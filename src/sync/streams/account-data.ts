@@ -1,5 +1,5 @@
 // The account data stream: global entries to account_data, per-room entries to each joined
-// room's account_data. m.push_rules is computed at read time (its row is a change marker).
+// (or sent left) room's account_data. m.push_rules is computed at read time (its row is a change marker).
 import type { Queryable } from '../../db/pool.js';
 import { eventAllowed, roomEventAllowed, sectionDisabled } from '../filter.js';
 import * as store from '../store/account-data.js';
@@ -45,10 +45,14 @@ export class AccountDataStream implements StreamProvider {
         if (sectionDisabled(globalFilter) || !eventAllowed(globalFilter, { type: row.data_type })) continue;
         const content = row.data_type === 'm.push_rules' ? await this.pushRules(ctx.tx, ctx.userId) : row.content;
         ctx.res.account_data.events.push({ type: row.data_type, content });
-      } else if (joined.has(row.room_id)) {
+      } else {
+        // A left room carries its account data too when the response sends it (the spec's
+        // Left Room object): whole in an initial sync with include_leave, changes otherwise.
+        const left = joined.has(row.room_id) ? undefined : ctx.res.rooms.leave[row.room_id];
+        if (!joined.has(row.room_id) && !left) continue;
         if (sectionDisabled(roomFilter) || !roomEventAllowed(roomFilter, { type: row.data_type, room_id: row.room_id })) continue;
         if (!roomAllowed(ctx, row.room_id)) continue;
-        joinedRoom(ctx, row.room_id).account_data.events.push({ type: row.data_type, content: row.content });
+        (left ?? joinedRoom(ctx, row.room_id)).account_data.events.push({ type: row.data_type, content: row.content });
       }
     }
   }

@@ -15,6 +15,7 @@ import type { RoomDeps } from '../../rooms/context.js';
 import type { StoredEvent } from '../../rooms/events.js';
 import { serializeEvents } from '../../rooms/read.js';
 import { applyEventFields, DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT, roomAllowed, roomEventAllowed } from '../filter.js';
+import { LazyMembersCache, type DeviceMembers } from '../lazy-members.js';
 import * as sql from '../store/rooms.js';
 import { formatSyncToken } from '../token.js';
 import { joinedRoom, type StreamProvider, type SyncContext } from './types.js';
@@ -35,7 +36,11 @@ type StateNids = ReadonlyMap<number, number>;
 export class RoomsStream implements StreamProvider {
   readonly name = 'events' as const;
 
-  constructor(private readonly d: RoomDeps) {}
+  constructor(
+    private readonly d: RoomDeps,
+    /** Member events already sent per device (lazy_load_members without include_redundant_members). */
+    private readonly lazyMembers = new LazyMembersCache(),
+  ) {}
 
   latest(tx: Queryable): Promise<number> {
     return sql.maxStreamOrdering(tx);
@@ -179,8 +184,8 @@ export class RoomsStream implements StreamProvider {
         stateNids = await deltaFromSince(startSnapshot);
       }
       // Lazy-loaded members in an incremental sync: the member events of the timeline's senders
-      // (and the user's own) as of the timeline's start, unless the timeline carries them. Sent
-      // again even if an earlier response had them (as include_redundant_members: true).
+      // (and the user's own) as of the timeline's start, unless the timeline carries them. Those
+      // the device was already sent are dropped below unless include_redundant_members.
       if (ctx.filter.room?.state?.lazy_load_members && !plan.full && !ctx.useStateAfter && startSnapshot != null && timeline.length > 0) {
         const start = await this.d.state.load(tx, startSnapshot);
         const inTimeline = new Set(timeline.filter((e) => e.event.type === 'm.room.member').map((e) => e.event.state_key));
@@ -202,6 +207,18 @@ export class RoomsStream implements StreamProvider {
     // version (transaction ids, redactions and replaced state looked up once for all rooms).
     const stateLoaded = await this.d.events.byNids(tx, built.flatMap((b) => b.stateNids), { fresh: true });
     const perRoomState = built.map((b) => this.filterState(ctx, stateLoaded, b.stateNids, b.plan.m.room_id, b.timeline));
+    // Without include_redundant_members, an incremental room leaves out the member events this
+    // device already has (a full room, as after a join or full_state, sends them all again).
+    const sentMembers = this.sentMembers(ctx, since);
+    const nextPos = Math.max(since ?? 0, ctx.to.events);
+    if (sentMembers && since !== undefined) {
+      built.forEach((b, i) => {
+        if (b.plan.full) return;
+        perRoomState[i] = perRoomState[i]!.filter(
+          (e) => !(e.event.type === 'm.room.member' && sentMembers.has(b.plan.m.room_id, e.event.state_key ?? '', e.nid, since)),
+        );
+      });
+    }
     const shaped = new Map<number, unknown>();
     const byVersion = new Map<string, { version: RoomVersion; events: StoredEvent[] }>();
     built.forEach((b, i) => {
@@ -223,8 +240,13 @@ export class RoomsStream implements StreamProvider {
         prev_batch: this.prevBatch(ctx, events.length > 0 ? (events[0]!.stream ?? 1) - 1 : plan.to),
       };
       const memberChange = stateEvents.some((e) => e.event.type === 'm.room.member') || timeline.some((e) => e.event.type === 'm.room.member');
+      if (plan.section === 'join' && !plan.full && timelineJson.events.length === 0 && stateJson.events.length === 0) return;
+      if (sentMembers) {
+        for (const e of [...stateEvents, ...timeline]) {
+          if (e.event.type === 'm.room.member' && e.event.state_key !== undefined) sentMembers.record(roomId, e.event.state_key, e.nid, nextPos);
+        }
+      }
       if (plan.section === 'join') {
-        if (!plan.full && timelineJson.events.length === 0 && stateJson.events.length === 0) return;
         const j = joinedRoom(ctx, roomId);
         j.timeline = timelineJson;
         if (ctx.useStateAfter) j.state_after = stateJson;
@@ -239,6 +261,14 @@ export class RoomsStream implements StreamProvider {
       }
     });
     await this.summaries(ctx, summaryRooms, roomRows);
+  }
+
+  /** The device's sent-members record when the filter lazy-loads without redundant members. */
+  private sentMembers(ctx: SyncContext, since: number | undefined): DeviceMembers | undefined {
+    const sf = ctx.filter.room?.state;
+    if (!sf?.lazy_load_members || sf.include_redundant_members === true) return undefined;
+    // An initial sync starts a new sequence: the client may have forgotten everything.
+    return this.lazyMembers.forDevice(ctx.userId, ctx.deviceId, since === undefined);
   }
 
   private prevBatch(ctx: SyncContext, eventsPos: number): string {
@@ -263,18 +293,49 @@ export class RoomsStream implements StreamProvider {
     return out.sort((a, b) => (a.stream ?? 0) - (b.stream ?? 0));
   }
 
-  private async summaries(ctx: SyncContext, nids: number[], rooms: Map<number, { room_id: string }>): Promise<void> {
+  /**
+   * summary: member counts always; m.heroes only for rooms with neither a name nor a canonical
+   * alias (Synapse's compute_summary: clients name such rooms themselves, from the heroes).
+   */
+  private async summaries(ctx: SyncContext, nids: number[], rooms: Map<number, { room_id: string; current_snapshot: number | null }>): Promise<void> {
     if (nids.length === 0) return;
-    const [counts, heroes] = await Promise.all([sql.memberCounts(ctx.tx, nids), sql.heroes(ctx.tx, nids, ctx.userId)]);
+    const named = await this.namedRooms(ctx.tx, nids, rooms);
+    const unnamed = nids.filter((n) => !named.has(n));
+    const [counts, heroes] = await Promise.all([sql.memberCounts(ctx.tx, nids), sql.heroes(ctx.tx, unnamed, ctx.userId)]);
     for (const nid of nids) {
       const roomId = rooms.get(nid)!.room_id;
       const c = counts.get(nid)!;
       joinedRoom(ctx, roomId).summary = {
-        'm.heroes': heroes.get(nid) ?? [],
+        ...(named.has(nid) ? {} : { 'm.heroes': heroes.get(nid) ?? [] }),
         'm.joined_member_count': c.joined,
         'm.invited_member_count': c.invited,
       };
     }
+  }
+
+  /** Rooms whose current state has a non-empty m.room.name or m.room.canonical_alias alias. */
+  private async namedRooms(tx: Queryable, nids: number[], rooms: Map<number, { current_snapshot: number | null }>): Promise<Set<number>> {
+    const named = new Set<number>();
+    const nameKey = await this.d.state.keyNid(tx, 'm.room.name', '');
+    const aliasKey = await this.d.state.keyNid(tx, 'm.room.canonical_alias', '');
+    if (nameKey === undefined && aliasKey === undefined) return named;
+    const wanted = new Map<number, number>(); // event nid -> room nid
+    for (const nid of nids) {
+      const snapshot = rooms.get(nid)?.current_snapshot;
+      if (snapshot == null) continue;
+      const state = await this.d.state.load(tx, snapshot);
+      for (const key of [nameKey, aliasKey]) {
+        const ev = key === undefined ? undefined : state.get(key);
+        if (ev !== undefined && ev !== 0) wanted.set(ev, nid);
+      }
+    }
+    if (wanted.size === 0) return named;
+    for (const e of (await this.d.events.byNids(tx, wanted.keys(), { fresh: true })).values()) {
+      if (e.redactedBy !== null) continue;
+      const value = e.event.type === 'm.room.name' ? e.event.content['name'] : e.event.content['alias'];
+      if (typeof value === 'string' && value.length > 0) named.add(wanted.get(e.nid)!);
+    }
+    return named;
   }
 
   /** The spec's history visibility rules for one event, from the state before it. */
