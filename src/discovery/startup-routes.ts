@@ -6,10 +6,6 @@ import type { RouteTable } from '../http/routes.js';
 export function registerStartupRoutes(routes: RouteTable): void {
   // No third-party network bridges (appservices) are registered: no protocols.
   routes.client('/thirdparty/protocols', { GET: { handler: () => ({}) } });
-  // No pushers: delivery to push gateways is not built, so none can be registered (POST
-  // /pushers/set stays unrecognized rather than storing a pusher that would never be called).
-  // Element lists pushers in its session and notification settings.
-  routes.client('/pushers', { GET: { handler: () => ({ pushers: [] }) } });
   // No third-party identifiers (3PID changes are off in /capabilities).
   routes.client('/account/3pid', { GET: { handler: () => ({ threepids: [] }) } });
   // No SSO: /login lists only m.login.password; a redirect is answered as an unknown endpoint.

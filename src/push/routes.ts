@@ -1,10 +1,11 @@
-// Client API endpoints of push rules and notifications.
+// Client API endpoints of push rules, notifications and pushers.
 import { MatrixError } from '../http/errors.js';
 import type { RouteTable } from '../http/routes.js';
 import { requester } from '../http/types.js';
 import { compileBody } from '../http/validate.js';
 import { parseKind, forClients, type PushService, type NewRule } from './service.js';
 import type { NotificationsService } from './notifications.js';
+import type { PusherService, SetPusherBody } from './pushers.js';
 
 const ruleBody = compileBody<NewRule>(
   {
@@ -23,13 +24,47 @@ const actionsBody = compileBody<{ actions: unknown[] }>(
   { missingErrcode: 'M_MISSING_PARAM' },
 );
 
+// kind null deletes; the other fields are required only to create or update (checked in the
+// service, M_MISSING_PARAM as Synapse).
+const pusherBody = compileBody<SetPusherBody>(
+  {
+    type: 'object',
+    required: ['kind', 'app_id', 'pushkey'],
+    properties: {
+      kind: { type: ['string', 'null'] },
+      app_id: { type: 'string', minLength: 1 },
+      pushkey: { type: 'string', minLength: 1 },
+      app_display_name: { type: 'string' },
+      device_display_name: { type: 'string' },
+      profile_tag: { type: 'string' },
+      lang: { type: 'string' },
+      data: { type: 'object' },
+      append: { type: 'boolean' },
+    },
+  },
+  { missingErrcode: 'M_MISSING_PARAM' },
+);
+
 function scope(s: string): void {
   if (s !== 'global') throw new MatrixError('M_INVALID_PARAM', "The only push rule scope is 'global'");
 }
 
 const param = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-export function registerPushRoutes(routes: RouteTable, push: PushService, notifications: NotificationsService): void {
+export function registerPushRoutes(routes: RouteTable, push: PushService, notifications: NotificationsService, pushers: PusherService): void {
+  routes.client('/pushers', {
+    GET: { handler: async (req) => ({ pushers: await pushers.list(requester(req).userId) }) },
+  });
+  routes.client('/pushers/set', {
+    POST: {
+      body: pusherBody,
+      handler: async (req) => {
+        const r = requester(req);
+        await pushers.set(r.userId, r.deviceId, req.body as SetPusherBody);
+        return {};
+      },
+    },
+  });
   routes.client('/pushrules/', {
     GET: { handler: async (req) => push.pushRulesContent(push.dbForReads, requester(req).userId) },
   });

@@ -8,7 +8,9 @@ import type { RouteTable } from '../http/routes.js';
 import type { KeysService, RoomMembershipView } from '../keys/service.js';
 import type { ToDeviceService } from '../keys/to-device.js';
 import type { Logger } from '../logger.js';
+import { PushDelivery } from '../push/delivery.js';
 import { NotificationsService } from '../push/notifications.js';
+import { PusherService } from '../push/pushers.js';
 import { registerPushRoutes } from '../push/routes.js';
 import { PushService } from '../push/service.js';
 import * as pushStore from '../push/store.js';
@@ -39,6 +41,8 @@ export interface SyncModule {
   receipts: ReceiptService;
   push: PushService;
   notifications: NotificationsService;
+  pushers: PusherService;
+  delivery: PushDelivery;
   sync: SyncService;
   roomsView: RoomsView;
   start(): Promise<void>;
@@ -105,6 +109,14 @@ export function buildSync(opts: {
   const push = new PushService(db, accountData);
   accountData.computed.set('m.push_rules', async (tx, userId) => push.pushRulesContent(tx, userId));
   const notifications = new NotificationsService(db, () => opts.rooms.deps);
+  // Pushers: delivery wakes on the events stream (after push actions commit); a logged-out or
+  // deleted device and a deactivated account take their pushers along.
+  const pushers = new PusherService(db);
+  const delivery = new PushDelivery(db, () => opts.rooms.deps, log.child({ component: 'push_delivery' }));
+  pushers.onChange = delivery.onPushersChanged;
+  notifier.listeners.push(delivery.onNotify);
+  opts.rooms.deps.accounts.devicesDeletedListeners.push(pushers.onDevicesDeleted);
+  opts.rooms.deps.accounts.deactivationListeners.push(pushers.onDeactivated);
   const sync = new SyncService({
     db,
     notifier,
@@ -172,20 +184,24 @@ export function buildSync(opts: {
     receipts,
     push,
     notifications,
+    pushers,
+    delivery,
     sync,
     roomsView,
     async start() {
       await notifier.start();
       presence.start();
+      await delivery.start();
     },
     async close() {
       presence.stop();
       typing.close();
+      await delivery.close();
       await notifier.close();
     },
     registerRoutes(routes) {
       registerSyncRoutes(routes, { db, sync, accountData, presence, typing, receipts, rooms: roomsView, shutdown: opts.shutdown });
-      registerPushRoutes(routes, push, notifications);
+      registerPushRoutes(routes, push, notifications, pushers);
     },
   };
 }

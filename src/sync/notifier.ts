@@ -57,6 +57,8 @@ export class Notifier {
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly channelHandlers = new Map<string, (payload: string) => void>();
+  /** Told of every change, this process's and the others' (push delivery watches 'events'). */
+  readonly listeners: ((stream: string, position: number) => void)[] = [];
 
   constructor(
     private readonly pool: { query(text: string, values?: unknown[]): Promise<unknown> },
@@ -126,6 +128,7 @@ export class Notifier {
       return;
     }
     this.wakeLocal({ ...(wire.u ? { userIds: wire.u } : {}), ...(wire.r ? { roomId: wire.r } : {}) });
+    for (const l of this.listeners) l(wire.s, wire.p);
   }
 
   /**
@@ -135,6 +138,7 @@ export class Notifier {
    */
   notify(stream: string, position: number, target: Target): void {
     this.wakeLocal(target);
+    for (const l of this.listeners) l(stream, position);
     for (const wire of this.wireMessages(stream, position, target)) {
       this.publish(NOTIFY_CHANNEL, JSON.stringify(wire)).catch((err) => this.log.warn({ err }, 'NOTIFY failed'));
     }
