@@ -9,6 +9,7 @@ import { validateFilter, type Filter } from './filter.js';
 import type { Notifier } from './notifier.js';
 import type { PresenceService, PresenceState } from './presence.js';
 import * as filters from './store/filters.js';
+import { latestPositionsSql } from './store/positions.js';
 import { inSnapshot } from './store/snapshot.js';
 import { emptyResponse, hasContent, type StreamProvider, type SyncContext, type SyncResponse } from './streams/types.js';
 import { emptyToken, formatSyncToken, maxToken, parseSyncToken, STREAM_NAMES, type SyncToken } from './token.js';
@@ -40,8 +41,24 @@ export interface SyncDeps {
   log: Logger;
 }
 
+/** Users whose ignored list is remembered between syncs (the most recently syncing ones). */
+const IGNORED_CACHE_SIZE = 10_000;
+
 export class SyncService {
-  constructor(private readonly d: SyncDeps) {}
+  /** The providers whose position is read by the one statement sent with BEGIN. */
+  private readonly batched: StreamProvider[];
+  private readonly positionsSql: string | undefined;
+  /**
+   * Each user's ignored list as of an account data position: every change to it takes a new
+   * position, so while the snapshot's position is the same, so is the list (one query less on
+   * the path of every woken long-poll).
+   */
+  private readonly ignoredCache = new Map<string, { position: number; ignored: Set<string> }>();
+
+  constructor(private readonly d: SyncDeps) {
+    this.batched = d.providers.filter((p) => p.latestSql !== undefined);
+    this.positionsSql = this.batched.length === 0 ? undefined : latestPositionsSql(this.batched.map((p) => ({ name: p.name, sql: p.latestSql! })));
+  }
 
   // ---- filters ---------------------------------------------------------------------------
 
@@ -91,7 +108,11 @@ export class SyncService {
     const deadline = Date.now() + Math.min(Math.max(params.timeoutMs, 0), MAX_SYNC_TIMEOUT_MS);
     for (;;) {
       const seq = this.d.notifier.seq;
-      const { res, rooms } = await inSnapshot(this.d.db, (tx) => this.once(tx, userId, deviceId, filter, since, params.fullState, params.useStateAfter === true));
+      const { res, rooms } = await inSnapshot(
+        this.d.db,
+        (tx, positions) => this.once(tx, positions, userId, deviceId, filter, since, params.fullState, params.useStateAfter === true),
+        this.positionsSql,
+      );
       if (!since || params.fullState || hasContent(res) || signal.aborted) return res;
       const left = deadline - Date.now();
       if (left <= 0) return res;
@@ -102,6 +123,7 @@ export class SyncService {
 
   private async once(
     tx: Queryable,
+    positions: Record<string, unknown> | undefined,
     userId: string,
     deviceId: string,
     filter: Filter,
@@ -110,7 +132,7 @@ export class SyncService {
     useStateAfter: boolean,
   ): Promise<{ res: SyncResponse; rooms: string[] }> {
     const to = emptyToken();
-    for (const p of this.d.providers) to[p.name] = await p.latest(tx);
+    for (const p of this.d.providers) to[p.name] = p.latestSql !== undefined && positions ? Number(positions[p.name]) : await p.latest(tx);
     const ctx: SyncContext = {
       tx,
       userId,
@@ -123,7 +145,7 @@ export class SyncService {
       res: emptyResponse(),
       joinedRooms: [],
       newlyJoined: new Set(),
-      ignored: await this.d.accountData.ignoredUsers(tx, userId),
+      ignored: await this.ignoredUsers(tx, userId, to.accountData),
       cap: {},
     };
     for (const p of this.d.providers) {
@@ -135,6 +157,16 @@ export class SyncService {
     for (const n of STREAM_NAMES) if (ctx.cap[n] !== undefined) next[n] = ctx.cap[n]!;
     ctx.res.next_batch = formatSyncToken(next);
     return { res: ctx.res, rooms: ctx.joinedRooms };
+  }
+
+  private async ignoredUsers(tx: Queryable, userId: string, accountDataPosition: number): Promise<Set<string>> {
+    const cached = this.ignoredCache.get(userId);
+    this.ignoredCache.delete(userId);
+    const entry = cached?.position === accountDataPosition ? cached : { position: accountDataPosition, ignored: await this.d.accountData.ignoredUsers(tx, userId) };
+    // Re-inserted last: the Map's order is the order of use, the first entry the stalest.
+    this.ignoredCache.set(userId, entry);
+    if (this.ignoredCache.size > IGNORED_CACHE_SIZE) this.ignoredCache.delete(this.ignoredCache.keys().next().value!);
+    return new Set(entry.ignored);
   }
 
   /** unread_notifications (and per thread when the filter asks) for each joined room sent. */

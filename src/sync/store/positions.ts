@@ -2,6 +2,7 @@
 // transaction: it takes the stream's advisory transaction lock first, so positions commit in
 // the order they were handed out and a snapshot that sees position N sees everything below N.
 import type { Queryable } from '../../db/pool.js';
+import type { StreamName } from '../token.js';
 
 export type OwnedStream = 'account_data' | 'receipts' | 'presence' | 'typing';
 
@@ -29,4 +30,24 @@ export async function nextPosition(tx: Queryable, stream: OwnedStream): Promise<
 export async function nextFreePosition(db: Queryable, stream: OwnedStream): Promise<number> {
   const r = await db.query<{ pos: number }>(`SELECT nextval('${SEQUENCE[stream]}') AS pos`);
   return r.rows[0]!.pos;
+}
+
+/**
+ * Each stream's latest position as a scalar SELECT (what its provider's latest() reads), for the
+ * one query that reads them all at the start of a sync snapshot. Every position here is committed
+ * in order, so the maximum is a position below which everything is visible.
+ */
+export const LATEST_SQL = {
+  events: 'SELECT COALESCE(MAX(stream_ordering), 0) FROM events',
+  accountData: 'SELECT COALESCE(MAX(stream_id), 0) FROM sync_account_data',
+  receipts: 'SELECT COALESCE(MAX(stream_id), 0) FROM sync_receipts',
+  presence: 'SELECT COALESCE(MAX(stream_id), 0) FROM sync_presence',
+  // Keys' heads (src/keys/store/streams.ts `head`).
+  toDevice: "SELECT position FROM e2e_stream_heads WHERE stream = 'to_device'",
+  deviceLists: "SELECT position FROM e2e_stream_heads WHERE stream = 'device_lists'",
+} as const satisfies Partial<Record<StreamName, string>>;
+
+/** One statement reading the positions of `streams` (columns named after the streams). */
+export function latestPositionsSql(streams: { name: StreamName; sql: string }[]): string {
+  return `SELECT ${streams.map((s) => `(${s.sql}) AS "${s.name}"`).join(', ')}`;
 }

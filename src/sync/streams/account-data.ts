@@ -3,11 +3,13 @@
 import type { Queryable } from '../../db/pool.js';
 import { eventAllowed, roomEventAllowed, sectionDisabled } from '../filter.js';
 import * as store from '../store/account-data.js';
+import { LATEST_SQL } from '../store/positions.js';
 import type { AccountDataRow } from '../store/account-data.js';
 import { joinedRoom, type StreamProvider, type SyncContext } from './types.js';
 
 export class AccountDataStream implements StreamProvider {
   readonly name = 'accountData' as const;
+  readonly latestSql = LATEST_SQL.accountData;
 
   constructor(private readonly pushRules: (db: Queryable, userId: string) => Promise<unknown>) {}
 

@@ -5,6 +5,7 @@
 import type { Queryable } from '../../db/pool.js';
 import type { KeysService } from '../../keys/service.js';
 import type { ToDeviceService } from '../../keys/to-device.js';
+import { LATEST_SQL } from '../store/positions.js';
 import type { StreamProvider, SyncContext } from './types.js';
 
 // Both keys streams read the same heads row pair; one read per snapshot serves both latest().
@@ -17,6 +18,7 @@ function heads(keys: KeysService, tx: Queryable): Promise<{ toDevice: number; de
 
 export class ToDeviceStream implements StreamProvider {
   readonly name = 'toDevice' as const;
+  readonly latestSql = LATEST_SQL.toDevice;
 
   constructor(
     private readonly keys: KeysService,
@@ -50,6 +52,7 @@ export class ToDeviceStream implements StreamProvider {
 
 export class DeviceListsStream implements StreamProvider {
   readonly name = 'deviceLists' as const;
+  readonly latestSql = LATEST_SQL.deviceLists;
 
   constructor(
     private readonly keys: KeysService,

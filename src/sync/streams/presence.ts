@@ -2,16 +2,20 @@
 import type { Queryable } from '../../db/pool.js';
 import { eventAllowed, sectionDisabled } from '../filter.js';
 import { presenceContent } from '../presence.js';
+import { LATEST_SQL } from '../store/positions.js';
 import * as store from '../store/presence.js';
 import type { StreamProvider, SyncContext } from './types.js';
 
 export class PresenceStream implements StreamProvider {
   readonly name = 'presence' as const;
+  readonly latestSql: string | undefined;
 
   constructor(
     private readonly enabled: boolean,
     private readonly audience: (db: Queryable, userId: string) => Promise<string[]>,
-  ) {}
+  ) {
+    this.latestSql = enabled ? LATEST_SQL.presence : undefined;
+  }
 
   latest(tx: Queryable): Promise<number> {
     return this.enabled ? store.maxPresencePosition(tx) : Promise.resolve(0);

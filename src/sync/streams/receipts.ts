@@ -2,12 +2,14 @@
 // only ever read for their owner (store/receipts.ts); receipts by ignored users are dropped.
 import type { Queryable } from '../../db/pool.js';
 import { roomEventAllowed, sectionDisabled } from '../filter.js';
+import { LATEST_SQL } from '../store/positions.js';
 import * as store from '../store/receipts.js';
 import { joinedRoom, type StreamProvider, type SyncContext } from './types.js';
 import { roomAllowedByRoomFilter } from './typing.js';
 
 export class ReceiptsStream implements StreamProvider {
   readonly name = 'receipts' as const;
+  readonly latestSql = LATEST_SQL.receipts;
 
   latest(tx: Queryable): Promise<number> {
     return store.maxReceiptPosition(tx);

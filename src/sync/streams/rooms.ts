@@ -16,6 +16,7 @@ import type { StoredEvent } from '../../rooms/events.js';
 import { serializeEvents } from '../../rooms/read.js';
 import { applyEventFields, DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT, roomAllowed, roomEventAllowed } from '../filter.js';
 import { LazyMembersCache, type DeviceMembers } from '../lazy-members.js';
+import { LATEST_SQL } from '../store/positions.js';
 import * as sql from '../store/rooms.js';
 import { formatSyncToken } from '../token.js';
 import { joinedRoom, type StreamProvider, type SyncContext } from './types.js';
@@ -35,6 +36,7 @@ type StateNids = ReadonlyMap<number, number>;
 
 export class RoomsStream implements StreamProvider {
   readonly name = 'events' as const;
+  readonly latestSql = LATEST_SQL.events;
 
   constructor(
     private readonly d: RoomDeps,

@@ -62,6 +62,11 @@ export interface SyncContext {
 export interface StreamProvider {
   readonly name: StreamName;
   latest(tx: Queryable): Promise<number>;
+  /**
+   * What latest() reads, as one scalar SELECT without parameters: the service then reads the
+   * positions of every stream that has one in a single query, sent with the snapshot's BEGIN.
+   */
+  readonly latestSql?: string | undefined;
   full(ctx: SyncContext): Promise<void>;
   between(ctx: SyncContext, from: number, to: number): Promise<void>;
 }
