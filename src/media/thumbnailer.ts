@@ -1,6 +1,6 @@
 // Thumbnail generation with sharp (libvips) and the choice of which configured size answers a
 // request. Pure functions over bytes: the service decides what is stored and served.
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { MatrixError } from '../http/errors.js';
 
 export type ThumbnailMethod = 'crop' | 'scale';
@@ -26,6 +26,11 @@ export interface ImageInfo {
   pages: number;
 }
 
+// sharp (libvips) costs ~25 MB resident once loaded: it is loaded at the first image, not at
+// startup, so a server that never thumbnails never pays for it.
+let sharpModule: Promise<typeof import('sharp')> | undefined;
+const loadSharp = async () => (await (sharpModule ??= import('sharp'))).default;
+
 const cannotThumbnail = () => new MatrixError('M_UNKNOWN', 'Cannot generate thumbnails for the requested content');
 
 /**
@@ -33,6 +38,7 @@ const cannotThumbnail = () => new MatrixError('M_UNKNOWN', 'Cannot generate thum
  * image format.
  */
 export async function probeImage(bytes: Buffer): Promise<ImageInfo> {
+  const sharp = await loadSharp();
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { animated: true, limitInputPixels: false }).metadata();
@@ -128,6 +134,7 @@ export interface Thumbnail {
 export async function generateThumbnail(bytes: Buffer, info: ImageInfo, size: ThumbnailSize, animated: boolean, maxPixels: number): Promise<Thumbnail> {
   const out = outputSize(info, size);
   const animate = animated && isAnimated(info);
+  const sharp = await loadSharp();
   try {
     let img = sharp(bytes, { animated: animate, limitInputPixels: maxPixels, failOn: 'error' }).autoOrient();
     img = img.resize(out.width, out.height, { fit: size.method === 'crop' ? 'cover' : 'fill', position: 'centre', withoutEnlargement: true });
