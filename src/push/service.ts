@@ -6,6 +6,7 @@ import { MatrixError, notFound } from '../http/errors.js';
 import type { AccountDataService } from '../sync/account-data.js';
 import { evaluate, type EvalContext, type EvalEvent } from './evaluate.js';
 import { buildRuleset, defaultRules, isKnownAction, type Action, type Condition, type PushRule, type RuleKind, type Ruleset, RULE_KINDS } from './rules.js';
+import type { PushActionsOf } from '../rooms/store/events.js';
 import * as store from './store.js';
 
 export const PUSH_RULES_TYPE = 'm.push_rules';
@@ -144,40 +145,28 @@ export class PushService {
   // ---- evaluation ------------------------------------------------------------------------------
 
   /**
-   * Evaluates one event for each local member (except its sender) and records the actions of
-   * those it notifies. `members` maps each joined local user to their display name in the room.
+   * Evaluates one event for each local member (except its sender): what to store for those it
+   * notifies. `members` maps each joined local user to their display name in the room. The rows
+   * are written by the event's own write (rooms/store/events.ts), in its transaction.
    */
-  async recordEvent(
+  async evaluateEvent(
     db: Queryable,
     event: EvalEvent & { event_id: string },
-    streamOrdering: number,
     threadId: string,
-    members: Map<string, string | null>,
+    members: ReadonlyMap<string, string | null>,
     ctx: Omit<EvalContext, 'displayName'>,
-  ): Promise<string[]> {
+  ): Promise<PushActionsOf[]> {
     const users = [...members.keys()].filter((u) => u !== event.sender);
     if (users.length === 0) return [];
     const rules = await store.rulesOfUsers(db, users);
-    const rows: store.PushActionRow[] = [];
-    const now = Date.now();
+    const out: PushActionsOf[] = [];
     for (const u of users) {
       const r = rules.get(u)!;
       const outcome = evaluate(buildRuleset(u, r.rules, r.overrides), event, u, { ...ctx, displayName: members.get(u) ?? null });
       if (!outcome.notify) continue;
-      rows.push({
-        user_id: u,
-        room_id: event.room_id,
-        thread_id: threadId,
-        event_id: event.event_id,
-        stream_ordering: streamOrdering,
-        actions: outcome.actions,
-        notif: outcome.notify,
-        highlight: outcome.highlight,
-        received_ts: now,
-      });
+      out.push({ userId: u, threadId, actions: outcome.actions, notify: outcome.notify, highlight: outcome.highlight });
     }
-    await store.insertPushActions(db, rows);
-    return rows.map((r) => r.user_id);
+    return out;
   }
 }
 

@@ -4,9 +4,12 @@ import type { Action, Condition, DefaultOverride, RuleKind, StoredRule } from '.
 
 const SELECT_RULES = 'SELECT kind, rule_id, conditions, pattern, actions, enabled FROM push_rules WHERE user_id = $1 ORDER BY kind, ordering';
 const SELECT_OVERRIDES = 'SELECT kind, rule_id, enabled, actions FROM push_rule_default_overrides WHERE user_id = $1';
-const SELECT_RULES_OF = `
-  SELECT user_id, kind, rule_id, conditions, pattern, actions, enabled FROM push_rules WHERE user_id = ANY($1) ORDER BY user_id, kind, ordering`;
-const SELECT_OVERRIDES_OF = 'SELECT user_id, kind, rule_id, enabled, actions FROM push_rule_default_overrides WHERE user_id = ANY($1)';
+const SELECT_RULES_AND_OVERRIDES_OF = `
+  SELECT
+    (SELECT json_agg(r)
+       FROM (SELECT user_id, kind, rule_id, conditions, pattern, actions, enabled FROM push_rules WHERE user_id = ANY($1)
+             ORDER BY user_id, kind, ordering) r) AS rules,
+    (SELECT json_agg(o) FROM (SELECT user_id, kind, rule_id, enabled, actions FROM push_rule_default_overrides WHERE user_id = ANY($1)) o) AS overrides`;
 const LOCK_USER = `SELECT pg_advisory_xact_lock(${0x70757368}, hashtext($1))`;
 const IDS_OF_KIND = 'SELECT rule_id FROM push_rules WHERE user_id = $1 AND kind = $2 ORDER BY ordering';
 const UPSERT_RULE = `
@@ -30,17 +33,18 @@ export async function userRules(db: Queryable, userId: string): Promise<{ rules:
   return { rules: rules.rows, overrides: overrides.rows };
 }
 
-/** Rules of many users in two queries (evaluation for every member of a room). */
+/** Rules of many users (evaluation for every member of a room). */
 export async function rulesOfUsers(db: Queryable, userIds: string[]): Promise<Map<string, { rules: StoredRule[]; overrides: DefaultOverride[] }>> {
   const out = new Map<string, { rules: StoredRule[]; overrides: DefaultOverride[] }>();
   for (const u of userIds) out.set(u, { rules: [], overrides: [] });
   if (userIds.length === 0) return out;
-  const [rules, overrides] = await Promise.all([
-    db.query<StoredRule & { user_id: string }>(SELECT_RULES_OF, [userIds]),
-    db.query<DefaultOverride & { user_id: string }>(SELECT_OVERRIDES_OF, [userIds]),
-  ]);
-  for (const r of rules.rows) out.get(r.user_id)?.rules.push(r);
-  for (const o of overrides.rows) out.get(o.user_id)?.overrides.push(o);
+  // One round trip (this runs under a room's lock, for every event of a shared room).
+  const res = await db.query<{ rules: Array<StoredRule & { user_id: string }> | null; overrides: Array<DefaultOverride & { user_id: string }> | null }>(
+    SELECT_RULES_AND_OVERRIDES_OF,
+    [userIds],
+  );
+  for (const r of res.rows[0]?.rules ?? []) out.get(r.user_id)?.rules.push(r);
+  for (const o of res.rows[0]?.overrides ?? []) out.get(o.user_id)?.overrides.push(o);
   return out;
 }
 
@@ -97,38 +101,6 @@ export async function overrideDefaultActions(tx: Queryable, userId: string, kind
 }
 
 // ---- event push actions and counts ------------------------------------------------------------
-
-export interface PushActionRow {
-  user_id: string;
-  room_id: string;
-  thread_id: string;
-  event_id: string;
-  stream_ordering: number;
-  actions: Action[];
-  notif: boolean;
-  highlight: boolean;
-  received_ts: number;
-}
-
-const INSERT_ACTIONS = `
-  INSERT INTO event_push_actions (user_id, room_id, thread_id, event_id, stream_ordering, actions, notif, highlight, received_ts)
-  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[], $7::bool[], $8::bool[], $9::bigint[])
-  ON CONFLICT DO NOTHING`;
-
-export async function insertPushActions(db: Queryable, rows: PushActionRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db.query(INSERT_ACTIONS, [
-    rows.map((r) => r.user_id),
-    rows.map((r) => r.room_id),
-    rows.map((r) => r.thread_id),
-    rows.map((r) => r.event_id),
-    rows.map((r) => r.stream_ordering),
-    rows.map((r) => JSON.stringify(r.actions)),
-    rows.map((r) => r.notif),
-    rows.map((r) => r.highlight),
-    rows.map((r) => r.received_ts),
-  ]);
-}
 
 /**
  * Events from users the reader ignores (m.ignored_user_list) neither count nor list: the rows

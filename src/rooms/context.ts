@@ -9,6 +9,7 @@ import { redactEvent } from '../core/redaction.js';
 import type { RoomVersion } from '../core/room-versions.js';
 import type { JsonObject, RoomEvent } from '../core/types.js';
 import type { EventLoader } from './events.js';
+import type { PushActionsOf } from './store/events.js';
 import type { RoomLock, RoomQueue } from './queue.js';
 import type { StateNids, StateStore } from './state-store.js';
 
@@ -24,7 +25,15 @@ export interface RoomDeps {
   events: EventLoader;
   /** Checks on client-sent events run under the lock before building (send-validators.ts). */
   sendValidators?: SendValidator[];
+  /**
+   * Push rule evaluation of a new event for the room's local members (the sync module's), run
+   * under the lock before the write so its outcome is stored in the event's own transaction.
+   */
+  pushEvaluator?: PushEvaluator;
 }
+
+/** What to store for each local member a new event notifies; `room` is the room's current state. */
+export type PushEvaluator = (tx: Queryable, event: RoomEvent, at: { stateBefore: number | null; currentSnapshot: number | null }) => Promise<PushActionsOf[]>;
 
 /** Refuses (throws) a client event the auth rules would allow but the client API does not. */
 export type SendValidator = (d: RoomDeps, lock: RoomLock, spec: { type: string; sender: string; state_key?: string; content: JsonObject }) => Promise<void>;

@@ -205,7 +205,7 @@ export async function createRoom(d: RoomDeps, creator: string, req: CreateRoomRe
         });
       }
     },
-    { version: version.id, creator, isPublic },
+    { newRoom: { version: version.id, creator, isPublic } },
   );
   return { room_id: roomId, ...(alias !== undefined ? { room_alias: alias } : {}) };
 }

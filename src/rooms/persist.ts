@@ -51,6 +51,10 @@ export function authPairs(event: RoomEvent | { type: string; sender: string; sta
 export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent, opts: PersistOptions = {}): Promise<PersistedEvent> {
   const { tx, room } = lock;
   if (event.room_id !== room.roomId) throw new Error(`event for ${event.room_id} persisted under the lock of ${room.roomId}`);
+  // The one-statement path commits the event with its write: nothing may be written after it.
+  if (lock.oneStatement && (typeof event.state_key === 'string' || event.type === 'm.room.redaction' || lock.persisted.length > 0)) {
+    throw new Error(`${event.type} cannot be persisted by the one-statement path`);
+  }
 
   // 1. State before the event.
   const prevIds = event.prev_events.map(referenceId);
@@ -88,7 +92,11 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     }
   }
 
-  // 4. Write: one statement for the event, its edges, stream position, txn id, extremities.
+  // Push actions of the local members, stored by the write (an accepted event only).
+  const pushActions = rejectedReason === null && d.pushEvaluator ? await d.pushEvaluator(tx, event, { stateBefore, currentSnapshot: room.currentSnapshot }) : [];
+
+  // 4. Write: one statement for the event, its edges, stream position, txn id, push actions,
+  // extremities.
   const depth = event.depth;
   const prevNidList = prevIds.map((id) => prevNids.get(id)!);
   if (opts.txn && typeof event.state_key === 'string') throw new Error('transaction ids are for non-state events only');
@@ -96,6 +104,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   try {
     written = await eventsSql.writeEvent(tx, {
       eventId: event.event_id,
+      roomId: room.roomId,
       roomNid: room.roomNid,
       depth,
       type: event.type,
@@ -110,6 +119,9 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
       prevNids: prevNidList,
       txn: opts.txn ?? null,
       streamLock: STREAM_LOCK,
+      roomLock: lock.advisoryKey,
+      pushActions,
+      headSeq: room.headSeq,
     });
   } catch (err) {
     if ((err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === 'events_pkey') {
@@ -118,6 +130,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     throw err;
   }
   if (written.duplicate_of !== null) throw new DuplicateTransaction(written.duplicate_of);
+  room.headSeq++;
   const nid = written.event_nid;
   const stream = written.stream_ordering;
   d.events.written(tx, {

@@ -4,6 +4,13 @@
 // PostgreSQL advisory lock keyed by the room id, taken before anything of the room is read, so
 // two processes never build on the same forward extremities.
 //
+// A lone message send (no state change, no other write) takes a shorter path when this process
+// remembers the room's head (its last write, or last read under the lock): the event is built
+// on that head and written by one autocommitted statement that checks, with a compare-and-swap
+// on rooms.head_seq, that the head is still the one it was built on. One round trip instead of
+// three (BEGIN with the lock and the read, the write, COMMIT). If another process moved the head
+// meanwhile, nothing was written and the job runs again the long way.
+//
 // Code that assumes the lock takes a RoomLock, which only this module can create.
 import type pg from 'pg';
 import type { Database, Queryable } from '../db/pool.js';
@@ -14,7 +21,8 @@ import type { RoomEvent } from '../core/types.js';
 import { notInRoom } from './errors.js';
 import * as roomsSql from './store/rooms.js';
 import * as eventsSql from './store/events.js';
-import type { WriteRoomRow } from './store/events.js';
+import { HeadMoved, type WriteRoomRow } from './store/events.js';
+import { Lru } from './lru.js';
 
 /** Namespaces of the two-key advisory locks (disjoint from the migration lock's one-key space). */
 const ROOM_LOCK_NAMESPACE = 0x726f6f6d; // "room"
@@ -57,6 +65,8 @@ export interface LockedRoom {
   creator: string;
   extremities: number[];
   currentSnapshot: number | null;
+  /** rooms.head_seq as this writer knows it; each event write moves it on by one. */
+  headSeq: number;
 }
 
 const LOCK_TOKEN = Symbol('RoomLock');
@@ -79,20 +89,37 @@ export class RoomLock {
     token: symbol,
     readonly tx: Queryable,
     readonly room: LockedRoom,
+    /**
+     * Outside a transaction, on a remembered head (the one-statement path): the job may read,
+     * and write one non-state event with eventsSql.writeEvent, which commits it.
+     */
+    readonly oneStatement = false,
   ) {
     if (token !== LOCK_TOKEN) throw new Error('a RoomLock is only created by the RoomQueue');
   }
 
-  /** @internal the working state, to roll back a failed job of a batch. */
-  saveState(): { extremities: number[]; currentSnapshot: number | null; persisted: number } {
-    return { extremities: [...this.room.extremities], currentSnapshot: this.room.currentSnapshot, persisted: this.persisted.length };
+  /** The room's advisory lock (namespace, key). */
+  get advisoryKey(): [number, number] {
+    return [ROOM_LOCK_NAMESPACE, roomLockKey(this.room.roomId)];
   }
 
-  restoreState(s: { extremities: number[]; currentSnapshot: number | null; persisted: number }): void {
+  /** @internal the working state, to roll back a failed job of a batch. */
+  saveState(): { extremities: number[]; currentSnapshot: number | null; headSeq: number; persisted: number } {
+    return { extremities: [...this.room.extremities], currentSnapshot: this.room.currentSnapshot, headSeq: this.room.headSeq, persisted: this.persisted.length };
+  }
+
+  restoreState(s: { extremities: number[]; currentSnapshot: number | null; headSeq: number; persisted: number }): void {
     this.room.extremities = s.extremities;
     this.room.currentSnapshot = s.currentSnapshot;
+    this.room.headSeq = s.headSeq;
     this.persisted.length = s.persisted;
   }
+}
+
+/** How a job may run: `oneStatement` for a lone message send (see the top of this file). */
+export interface RunOptions {
+  newRoom?: NewRoom;
+  oneStatement?: boolean;
 }
 
 export interface NewRoom {
@@ -106,11 +133,17 @@ interface Job {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
   newRoom?: NewRoom;
+  oneStatement?: boolean;
 }
+
+/** Rooms whose head this process remembers (bounded: a forgotten head costs one read). */
+const REMEMBERED_HEADS = 50_000;
 
 export class RoomQueue {
   private readonly pending = new Map<string, Job[]>();
   readonly listeners: EventsPersistedListener[] = [];
+  /** Each room's head after this process's last transaction on it. */
+  private readonly heads = new Lru<string, LockedRoom>(REMEMBERED_HEADS);
 
   constructor(
     private readonly db: Database,
@@ -131,9 +164,10 @@ export class RoomQueue {
    * room. With `newRoom`, the room row is created in the same transaction (createRoom: the
    * whole initial state commits or none of it).
    */
-  run<T>(roomId: string, fn: (lock: RoomLock) => Promise<T>, newRoom?: NewRoom): Promise<T> {
+  run<T>(roomId: string, fn: (lock: RoomLock) => Promise<T>, opts: RunOptions = {}): Promise<T> {
+    const { newRoom, oneStatement } = opts;
     return new Promise<T>((resolve, reject) => {
-      const job: Job = { fn, resolve: resolve as (v: unknown) => void, reject, ...(newRoom ? { newRoom } : {}) };
+      const job: Job = { fn, resolve: resolve as (v: unknown) => void, reject, ...(newRoom ? { newRoom } : {}), ...(oneStatement ? { oneStatement } : {}) };
       const queue = this.pending.get(roomId);
       if (queue) {
         queue.push(job);
@@ -162,11 +196,17 @@ export class RoomQueue {
   }
 
   private async runBatch(roomId: string, batch: Job[]): Promise<void> {
+    if (batch.length === 1 && batch[0]!.oneStatement && this.heads.get(roomId)) {
+      if (await this.runOneStatement(roomId, batch[0]!)) return;
+    }
     const results: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    let lockForHead: RoomLock | undefined;
     const persisted = await this.transaction(roomId, async (tx, row) => {
       results.length = 0;
       const room = await this.loadRoom(tx, roomId, row, batch[0]!.newRoom);
       const lock = new RoomLock(LOCK_TOKEN, tx, room);
+      this.heads.delete(roomId);
+      lockForHead = lock;
       // A refused job must not take the rest of the batch down with it: each job of a batch
       // runs in a savepoint (released together with the next one's creation: one round trip).
       const useSavepoints = batch.length > 1;
@@ -189,6 +229,48 @@ export class RoomQueue {
       }
       return lock.persisted;
     });
+    if (lockForHead) this.heads.set(roomId, { ...lockForHead.room, extremities: [...lockForHead.room.extremities] });
+    await this.announce(persisted);
+    batch.forEach((job, i) => {
+      const r = results[i]!;
+      if (r.ok) job.resolve(r.value);
+      else job.reject(r.err);
+    });
+  }
+
+  /**
+   * The one-statement path of a lone job on a remembered head. False when the head had moved
+   * (nothing written): the caller runs the job again the long way.
+   */
+  private async runOneStatement(roomId: string, job: Job): Promise<boolean> {
+    const remembered = this.heads.get(roomId)!;
+    const client = await this.db.pool.connect();
+    const lock = new RoomLock(LOCK_TOKEN, client, { ...remembered, extremities: [...remembered.extremities] }, true);
+    let value: unknown;
+    this.hooks.beginTx?.(client);
+    try {
+      value = await job.fn(lock);
+    } catch (err) {
+      this.hooks.endTx?.(client, false);
+      client.release();
+      if (err instanceof HeadMoved) {
+        this.heads.delete(roomId);
+        return false;
+      }
+      job.reject(err);
+      return true;
+    }
+    // The write, if the job made one, committed with its statement.
+    this.hooks.endTx?.(client, true);
+    client.release();
+    this.heads.set(roomId, lock.room);
+    await this.announce(lock.persisted);
+    job.resolve(value);
+    return true;
+  }
+
+  /** Tells the hooks and listeners what a committed transaction persisted. */
+  private async announce(persisted: PersistedEvent[]): Promise<void> {
     if (persisted.length > 0) this.hooks.afterCommit?.(persisted);
     // Listeners hear only of accepted events: rejected ones are in no timeline.
     const accepted = persisted.filter((p) => p.rejectedReason === null);
@@ -201,11 +283,6 @@ export class RoomQueue {
         }
       }
     }
-    batch.forEach((job, i) => {
-      const r = results[i]!;
-      if (r.ok) job.resolve(r.value);
-      else job.reject(r.err);
-    });
   }
 
   /**
@@ -233,7 +310,8 @@ export class RoomQueue {
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         const code = (err as { code?: string }).code;
-        if ((code === '40001' || code === '40P01') && attempt < 5) continue;
+        // HeadMoved: a one-statement write of another process landed between our read and write.
+        if ((code === '40001' || code === '40P01' || err instanceof HeadMoved) && attempt < 5) continue;
         throw err;
       } finally {
         this.hooks.endTx?.(client, committed);
@@ -247,7 +325,7 @@ export class RoomQueue {
       const version = getRoomVersion(newRoom.version)!;
       if (row) throw new MatrixError('M_ROOM_IN_USE', 'Room id already in use');
       const roomNid = await roomsSql.insertRoom(tx, { roomId, ...newRoom });
-      return { roomNid, roomId, version, creator: newRoom.creator, extremities: [], currentSnapshot: null };
+      return { roomNid, roomId, version, creator: newRoom.creator, extremities: [], currentSnapshot: null, headSeq: 0 };
     }
     const version = row ? getRoomVersion(row.version) : undefined;
     if (!row || !version) throw notInRoom(roomId);
@@ -258,6 +336,7 @@ export class RoomQueue {
       creator: row.creator,
       extremities: row.extremities,
       currentSnapshot: row.current_snapshot,
+      headSeq: row.head_seq,
     };
   }
 }

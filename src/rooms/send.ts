@@ -8,7 +8,7 @@ import { MatrixError } from '../http/errors.js';
 import { buildEvent, type EventSpec } from './builder.js';
 import { loadStateLookup, type RoomDeps } from './context.js';
 import { DuplicateTransaction, persistEvent } from './persist.js';
-import type { RoomLock } from './queue.js';
+import type { RoomLock, RunOptions } from './queue.js';
 import { currentStateEvent, notInRoom } from './read.js';
 import * as roomsSql from './store/rooms.js';
 
@@ -48,7 +48,13 @@ async function requireJoined(d: RoomDeps, lock: RoomLock, userId: string): Promi
  * create an event and the usual send pays no extra query. A retry that would now be refused
  * (the sender has left since, say) still answers with the original event.
  */
-async function idempotent(d: RoomDeps, roomId: string, txn: roomsSql.TxnKey | undefined, fn: (lock: RoomLock) => Promise<string>): Promise<string> {
+async function idempotent(
+  d: RoomDeps,
+  roomId: string,
+  txn: roomsSql.TxnKey | undefined,
+  fn: (lock: RoomLock) => Promise<string>,
+  opts: RunOptions = {},
+): Promise<string> {
   return d.queue.run(roomId, async (lock) => {
     try {
       return await fn(lock);
@@ -60,15 +66,23 @@ async function idempotent(d: RoomDeps, roomId: string, txn: roomsSql.TxnKey | un
       }
       throw err;
     }
-  });
+  }, opts);
 }
 
 export async function sendMessage(d: RoomDeps, sender: Sender, roomId: string, type: string, content: JsonObject, txnId?: string): Promise<string> {
   const txn = txnId !== undefined ? { userId: sender.userId, deviceId: sender.deviceId, scope: `send/${roomId}/${type}`, txnId } : undefined;
-  return idempotent(d, roomId, txn, async (lock) => {
-    await requireJoined(d, lock, sender.userId);
-    return sendUnderLock(d, lock, { type, sender: sender.userId, content }, txn);
-  });
+  // A message only adds an event: it may take the one-statement path (queue.ts). A redaction
+  // (m.room.redaction through /send) also marks its target, so it goes the long way.
+  return idempotent(
+    d,
+    roomId,
+    txn,
+    async (lock) => {
+      await requireJoined(d, lock, sender.userId);
+      return sendUnderLock(d, lock, { type, sender: sender.userId, content }, txn);
+    },
+    { oneStatement: type !== 'm.room.redaction' },
+  );
 }
 
 export async function sendState(d: RoomDeps, sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {

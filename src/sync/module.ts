@@ -14,7 +14,8 @@ import { PusherService } from '../push/pushers.js';
 import { registerPushRoutes } from '../push/routes.js';
 import { PushService } from '../push/service.js';
 import * as pushStore from '../push/store.js';
-import type { PersistedEvent } from '../rooms/queue.js';
+import type { PushEvaluator } from '../rooms/context.js';
+import { Lru } from '../rooms/lru.js';
 import type { RoomService } from '../rooms/service.js';
 import { AccountDataService } from './account-data.js';
 import { Notifier } from './notifier.js';
@@ -158,13 +159,8 @@ export function buildSync(opts: {
   opts.keys.streamListeners.push(onKeysChange);
   opts.toDevice.streamListeners.push(onKeysChange);
 
-  opts.rooms.onEventsPersisted(async (events) => {
-    try {
-      await recordPushActions(db, push, config.server_name, events, opts.rooms);
-    } catch (err) {
-      // Counts are lost for these events, but the send itself succeeded and syncs still wake.
-      log.error({ err }, 'push rule evaluation failed');
-    }
+  opts.rooms.deps.pushEvaluator = pushEvaluator(push, config.server_name, opts.rooms, log);
+  opts.rooms.onEventsPersisted((events) => {
     const suffix = `:${config.server_name}`;
     for (const p of events) {
       const e = p.event;
@@ -207,31 +203,44 @@ export function buildSync(opts: {
 }
 
 /**
- * Evaluates each new event's push rules for the room's local members (the sender excluded),
- * before the syncs are woken, so the woken syncs see the new counts.
+ * Evaluates a new event's push rules for the room's local members (the sender excluded), under
+ * the room's lock: the outcome is written with the event, so a sync woken by it sees the counts.
+ * Members come from the room's current state, cached by its snapshot id (a snapshot never
+ * changes, so the cache is right in every process).
  */
-async function recordPushActions(db: Database, push: PushService, serverName: string, events: PersistedEvent[], rooms: RoomService): Promise<void> {
+function pushEvaluator(push: PushService, serverName: string, rooms: RoomService, log: Logger): PushEvaluator {
   const suffix = `:${serverName}`;
-  const membersByRoom = new Map<string, Map<string, string | null>>();
-  for (const p of events) {
-    const e = p.event;
-    let members = membersByRoom.get(e.room_id);
+  const membersAt = new Lru<number, Map<string, string | null>>(200_000, (m) => m.size + 1);
+  const evaluate: PushEvaluator = async (tx, e, at) => {
+    let members = at.currentSnapshot === null ? undefined : membersAt.get(at.currentSnapshot);
     if (!members) {
-      members = new Map((await roomsSql.joinedMembersOf(db, e.room_id)).map((m) => [m.user_id, m.displayname]));
-      membersByRoom.set(e.room_id, members);
+      members = new Map((await roomsSql.joinedMembersOf(tx, e.room_id)).map((m) => [m.user_id, m.displayname]));
+      if (at.currentSnapshot !== null) membersAt.set(at.currentSnapshot, members);
     }
+    let locals = 0;
+    for (const u of members.keys()) if (u !== e.sender && u.endsWith(suffix)) locals++;
+    if (locals === 0) return [];
     const local = new Map([...members].filter(([u]) => u.endsWith(suffix)));
-    if (local.size === 0 || (local.size === 1 && local.has(e.sender))) continue;
-    const levels = await powerLevelsAt(db, rooms, p.stateBefore, e.sender);
-    await push.recordEvent(
-      db,
+    const levels = await powerLevelsAt(tx, rooms, at.stateBefore, e.sender);
+    return push.evaluateEvent(
+      tx,
       { ...(e as unknown as Record<string, unknown>), type: e.type, sender: e.sender, room_id: e.room_id, content: e.content, event_id: e.event_id, ...(typeof e.state_key === 'string' ? { state_key: e.state_key } : {}) },
-      p.stream,
       threadOf(e.content),
       local,
       { memberCount: members.size, senderPowerLevel: levels.sender, notificationLevels: levels.notifications },
     );
-  }
+  };
+  return async (tx, e, at) => {
+    try {
+      return await evaluate(tx, e, at);
+    } catch (err) {
+      // A failed statement has aborted the transaction: the send fails and may be retried. Any
+      // other failure (a rule evaluation bug) must not stop the room: the event goes without counts.
+      if (typeof (err as { code?: unknown }).code === 'string') throw err;
+      log.error({ err, eventId: e.event_id }, 'push rule evaluation failed');
+      return [];
+    }
+  };
 }
 
 async function powerLevelsAt(db: Queryable, rooms: RoomService, snapshot: number | null, sender: string): Promise<{ sender: number; notifications: Record<string, number> }> {

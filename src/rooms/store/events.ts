@@ -1,5 +1,5 @@
 // SQL of events: interned event ids, the event rows, DAG edges, forward extremities, redactions.
-import type { Queryable } from '../../db/pool.js';
+import type { NamedQuery, Queryable } from '../../db/pool.js';
 
 /** Interns event ids, returning each id's nid (creating missing ones). */
 export async function internEventIds(db: Queryable, ids: string[]): Promise<Map<string, number>> {
@@ -50,45 +50,47 @@ export async function getEventRows(db: Queryable, nids: number[]): Promise<Event
   return (await db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE event_nid = ANY($1::bigint[])`, [nids])).rows;
 }
 
+/** What push rule evaluation decided for one local member (stored with the event). */
+export interface PushActionsOf {
+  userId: string;
+  threadId: string;
+  actions: unknown[];
+  notify: boolean;
+  highlight: boolean;
+}
+
 /**
  * Writes an event in one round trip: interns its id (or finds the nid already interned), takes
  * the stream lock (see RoomLock), allocates its stream position, inserts the row, its prev
- * edges and the client's transaction id, and (unless rejected) moves the forward extremities:
- * the prev events stop being extremities and the event becomes one, unless some stored event
- * already cites it (it arrived late). Data-modifying CTEs all run, in one snapshot.
+ * edges, the client's transaction id and the members' push actions, and (unless rejected) moves
+ * the forward extremities: the prev events stop being extremities and the event becomes one,
+ * unless some stored event already cites it (it arrived late). Data-modifying CTEs all run, in
+ * one snapshot. Prepared once per connection: planning this statement costs more than running it.
  *
  * With a transaction id already used (a client retry racing its first attempt, or arriving
  * after it), nothing is written and the earlier event's id comes back as `duplicate_of`; so
  * the idempotency check costs no round trip of its own.
+ *
+ * The room's head_seq must still be `headSeq` (compare-and-swap, re-checked after waiting for a
+ * concurrent writer's row lock): else nothing is written and HeadMoved is thrown. The room's
+ * advisory lock is taken first (a writer on the one-statement path does not hold it yet) and the
+ * stream lock after the head, in the order every writer takes them.
  */
-export async function writeEvent(
-  db: Queryable,
-  e: {
-    eventId: string;
-    roomNid: number;
-    depth: number;
-    type: string;
-    stateKeyNid: number | null;
-    sender: string;
-    originServerTs: number;
-    rejectedReason: string | null;
-    stateBefore: number | null;
-    stateAfter: number | null;
-    replacesNid: number | null;
-    json: string;
-    prevNids: number[];
-    txn: { userId: string; deviceId: string; scope: string; txnId: string } | null;
-    streamLock: [number, number];
-  },
-): Promise<{ event_nid: number; stream_ordering: number; duplicate_of: null } | { event_nid: null; stream_ordering: null; duplicate_of: string }> {
-  const res = await db.query(
-    `WITH lk AS (SELECT pg_advisory_xact_lock($1, $2)),
+const WRITE_EVENT: NamedQuery = {
+  name: 'write_event',
+  text: `WITH room_lock AS (SELECT pg_advisory_xact_lock($28, $29)),
      dup AS (
        SELECT n.event_id FROM event_txn_ids t JOIN event_nids n USING (event_nid)
         WHERE t.user_id = $16 AND t.device_id = $17 AND t.scope = $18 AND t.txn_id = $19
      ),
+     head AS (
+       UPDATE rooms SET head_seq = head_seq + 1 FROM room_lock
+        WHERE room_nid = $4 AND head_seq = $27 AND NOT EXISTS (SELECT 1 FROM dup)
+       RETURNING head_seq
+     ),
+     lk AS (SELECT pg_advisory_xact_lock($1, $2) FROM head),
      nid AS (
-       INSERT INTO event_nids (event_id) SELECT $3 WHERE NOT EXISTS (SELECT 1 FROM dup)
+       INSERT INTO event_nids (event_id) SELECT $3 FROM head
        ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
        RETURNING event_nid
      ),
@@ -106,6 +108,12 @@ export async function writeEvent(
        INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_nid, created_ts)
        SELECT $16, $17, $18, $19, ev.event_nid, $20 FROM ev WHERE $19::text IS NOT NULL
      ),
+     push AS (
+       INSERT INTO event_push_actions (user_id, room_id, thread_id, event_id, stream_ordering, actions, notif, highlight, received_ts)
+       SELECT a.user_id, $21, a.thread_id, $3, ev.stream_ordering, a.actions, a.notif, a.highlight, $20
+         FROM ev, unnest($22::text[], $23::text[], $24::jsonb[], $25::bool[], $26::bool[]) AS a(user_id, thread_id, actions, notif, highlight)
+       ON CONFLICT DO NOTHING
+     ),
      unextremity AS (
        DELETE FROM forward_extremities
         WHERE $10::text IS NULL AND room_nid = $4 AND event_nid = ANY($15::bigint[]) AND EXISTS (SELECT 1 FROM ev)
@@ -119,29 +127,71 @@ export async function writeEvent(
      SELECT event_nid, stream_ordering, NULL::text AS duplicate_of FROM ev
      UNION ALL
      SELECT NULL, NULL, event_id FROM dup`,
-    [
-      e.streamLock[0],
-      e.streamLock[1],
-      e.eventId,
-      e.roomNid,
-      e.depth,
-      e.type,
-      e.stateKeyNid,
-      e.sender,
-      e.originServerTs,
-      e.rejectedReason,
-      e.stateBefore,
-      e.stateAfter,
-      e.replacesNid,
-      e.json,
-      e.prevNids,
-      e.txn?.userId ?? null,
-      e.txn?.deviceId ?? null,
-      e.txn?.scope ?? null,
-      e.txn?.txnId ?? null,
-      Date.now(),
-    ],
-  );
+};
+
+/** The room's head moved since the writer read it (another process wrote): nothing was written. */
+export class HeadMoved extends Error {
+  override name = 'HeadMoved';
+}
+
+export async function writeEvent(
+  db: Queryable,
+  e: {
+    eventId: string;
+    roomId: string;
+    roomNid: number;
+    depth: number;
+    type: string;
+    stateKeyNid: number | null;
+    sender: string;
+    originServerTs: number;
+    rejectedReason: string | null;
+    stateBefore: number | null;
+    stateAfter: number | null;
+    replacesNid: number | null;
+    json: string;
+    prevNids: number[];
+    txn: { userId: string; deviceId: string; scope: string; txnId: string } | null;
+    streamLock: [number, number];
+    /** The room's advisory lock: taken (or taken again) before the head, then the stream lock. */
+    roomLock: [number, number];
+    pushActions: PushActionsOf[];
+    headSeq: number;
+  },
+): Promise<{ event_nid: number; stream_ordering: number; duplicate_of: null } | { event_nid: null; stream_ordering: null; duplicate_of: string }> {
+  const push = e.pushActions;
+  const res = await db.query(WRITE_EVENT, [
+    e.streamLock[0],
+    e.streamLock[1],
+    e.eventId,
+    e.roomNid,
+    e.depth,
+    e.type,
+    e.stateKeyNid,
+    e.sender,
+    e.originServerTs,
+    e.rejectedReason,
+    e.stateBefore,
+    e.stateAfter,
+    e.replacesNid,
+    e.json,
+    e.prevNids,
+    e.txn?.userId ?? null,
+    e.txn?.deviceId ?? null,
+    e.txn?.scope ?? null,
+    e.txn?.txnId ?? null,
+    Date.now(),
+    e.roomId,
+    push.map((p) => p.userId),
+    push.map((p) => p.threadId),
+    push.map((p) => JSON.stringify(p.actions)),
+    push.map((p) => p.notify),
+    push.map((p) => p.highlight),
+    e.headSeq,
+    e.roomLock[0],
+    e.roomLock[1],
+  ]);
+  if (res.rows.length === 0) throw new HeadMoved(`the head of room ${e.roomId} moved`);
   return res.rows[0];
 }
 
@@ -150,6 +200,7 @@ export interface WriteRoomRow {
   version: string;
   creator: string;
   current_snapshot: number | null;
+  head_seq: number;
   extremities: number[];
 }
 
@@ -159,7 +210,7 @@ export interface WriteRoomRow {
  * lock, where parameters are not available.
  */
 export function roomForWriteSql(escapedRoomId: string): string {
-  return `SELECT r.room_nid, r.version, r.creator, r.current_snapshot,
+  return `SELECT r.room_nid, r.version, r.creator, r.current_snapshot, r.head_seq,
             ARRAY(SELECT f.event_nid FROM forward_extremities f WHERE f.room_nid = r.room_nid) AS extremities
        FROM rooms r WHERE r.room_id = ${escapedRoomId}`;
 }
@@ -171,6 +222,7 @@ export function parseRoomForWrite(row: Record<string, unknown> | undefined): Wri
     version: row['version'] as string,
     creator: row['creator'] as string,
     current_snapshot: row['current_snapshot'] === null ? null : Number(row['current_snapshot']),
+    head_seq: Number(row['head_seq']),
     // BIGINT[] arrives as strings (the pool's INT8 parser covers scalars only).
     extremities: (row['extremities'] as string[]).map(Number),
   };
