@@ -209,11 +209,14 @@ export class RoomQueue {
       lockForHead = lock;
       // A refused job must not take the rest of the batch down with it: each job of a batch
       // runs in a savepoint (released together with the next one's creation: one round trip).
+      // A message send needs none: it is refused, if at all, before its one write, so there
+      // is nothing to roll back.
       const useSavepoints = batch.length > 1;
       let open = false;
       for (const job of batch) {
         const saved = lock.saveState();
-        if (useSavepoints) {
+        const savepoint = useSavepoints && !job.oneStatement;
+        if (savepoint) {
           await tx.query(open ? 'RELEASE SAVEPOINT job; SAVEPOINT job' : 'SAVEPOINT job');
           open = true;
         }
@@ -221,8 +224,13 @@ export class RoomQueue {
           results.push({ ok: true, value: await job.fn(lock) });
         } catch (err) {
           if (!useSavepoints || !(err instanceof MatrixError)) throw err;
-          await tx.query('ROLLBACK TO SAVEPOINT job');
-          this.hooks.rolledBack?.(tx, lock.persisted.slice(saved.persisted).map((p) => p.nid));
+          if (savepoint) {
+            await tx.query('ROLLBACK TO SAVEPOINT job');
+            this.hooks.rolledBack?.(tx, lock.persisted.slice(saved.persisted).map((p) => p.nid));
+          } else if (lock.persisted.length > saved.persisted || err.errcode === 'M_BAD_STATE') {
+            // Refused after writing, or after a failed statement: only the whole batch can go.
+            throw err;
+          }
           lock.restoreState(saved);
           results.push({ ok: false, err });
         }
