@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestClient } from './support/client.js';
+import { TXN_ID_LIFETIME_MS } from '../src/rooms/service.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
 const V3 = '/_matrix/client/v3';
@@ -216,6 +217,21 @@ describe('rooms', () => {
     assert.equal(mine.body.unsigned.transaction_id, 'same-txn');
     const theirs = await other.get(`${room(roomId)}/event/${encodeURIComponent(first.body.event_id)}`);
     assert.equal(theirs.body.unsigned.transaction_id, undefined);
+  });
+
+  it('forgets transaction ids after a day: a retry that late is a new event', async () => {
+    const roomId = await createRoom(alice);
+    const path = `${room(roomId)}/send/m.room.message/day-old`;
+    const first = await alice.put(path, { msgtype: 'm.text', body: 'old' });
+    const fresh = await alice.put(`${room(roomId)}/send/m.room.message/fresh`, { msgtype: 'm.text', body: 'new' });
+    const db = server.hs.services.db;
+    await db.query('UPDATE event_txn_ids SET created_ts = created_ts - $1 WHERE txn_id = $2', [TXN_ID_LIFETIME_MS + 1000, 'day-old']);
+    assert.ok((await server.hs.services.rooms.expireTxnIds(Date.now())) >= 1);
+    const late = await alice.put(path, { msgtype: 'm.text', body: 'old' });
+    assert.equal(late.status, 200);
+    assert.notEqual(late.body.event_id, first.body.event_id);
+    // A recent one still answers with its event.
+    assert.equal((await alice.put(`${room(roomId)}/send/m.room.message/fresh`, { msgtype: 'm.text', body: 'new' })).body.event_id, fresh.body.event_id);
   });
 
   it('redacts an event: content stripped on read, redacted_because set, v11 redacts in content', async () => {

@@ -216,6 +216,9 @@ export async function startHomeserver(config: PratConfig, log: Logger, databaseU
     throw err;
   }
 
+  services.media.startSweeper();
+  services.rooms.startHousekeeping();
+
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
@@ -234,6 +237,8 @@ export async function startHomeserver(config: PratConfig, log: Logger, databaseU
         ),
       );
       services.rateLimiter.close();
+      services.rooms.close();
+      await services.media.close();
       await services.sync.close();
       await services.db.close();
     })();

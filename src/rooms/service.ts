@@ -9,6 +9,7 @@ import type { Database } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import type { RoomDeps } from './context.js';
 import { createRoom, type CreateRoomRequest } from './create.js';
+import * as roomsSql from './store/rooms.js';
 import { EventLoader } from './events.js';
 import * as membership from './membership.js';
 import { RoomQueue, type EventsPersistedListener, type PersistedEvent } from './queue.js';
@@ -16,6 +17,10 @@ import * as read from './read.js';
 import * as send from './send.js';
 import { StateStore } from './state-store.js';
 import { SEND_VALIDATORS } from './send-validators.js';
+
+/** How long a client's transaction id makes a retried send answer with the first event (Synapse: 24 h). */
+export const TXN_ID_LIFETIME_MS = 24 * 60 * 60 * 1000;
+const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
 
 export class RoomService {
   readonly deps: RoomDeps;
@@ -54,6 +59,31 @@ export class RoomService {
     // deactivated user leaves every room.
     opts.accounts.profileListeners.push((userId) => membership.propagateProfile(this.deps, userId));
     opts.accounts.deactivationListeners.push((userId) => membership.leaveAllRooms(this.deps, userId));
+  }
+
+  private housekeeping: NodeJS.Timeout | undefined;
+
+  /** Periodic clean-up: client transaction ids older than TXN_ID_LIFETIME_MS. */
+  startHousekeeping(): void {
+    const run = () => {
+      this.expireTxnIds(Date.now()).catch((err) => this.deps.log.warn({ err }, 'could not expire transaction ids'));
+    };
+    this.housekeeping = setInterval(run, HOUSEKEEPING_INTERVAL_MS);
+    this.housekeeping.unref();
+  }
+
+  close(): void {
+    clearInterval(this.housekeeping);
+  }
+
+  /** Forgets the transaction ids recorded more than TXN_ID_LIFETIME_MS before `now`, in batches. */
+  async expireTxnIds(now: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await roomsSql.deleteTxnIdsBefore(this.deps.db, now - TXN_ID_LIFETIME_MS, 10_000);
+      total += n;
+      if (n < 10_000) return total;
+    }
   }
 
   /** Committed events go straight into the event cache: the next send cites them. */

@@ -72,6 +72,18 @@ export interface TxnKey {
   txnId: string;
 }
 
+/**
+ * Forgets client transaction ids recorded before `before` (at most `limit` of them); returns how
+ * many went. A retry that late gets a new event, as with Synapse (which keeps them 24 hours).
+ */
+export async function deleteTxnIdsBefore(db: Queryable, before: number, limit: number): Promise<number> {
+  const res = await db.query(
+    `DELETE FROM event_txn_ids WHERE ctid = ANY(ARRAY(SELECT ctid FROM event_txn_ids WHERE created_ts < $1 LIMIT $2))`,
+    [before, limit],
+  );
+  return res.rowCount ?? 0;
+}
+
 export async function findTxn(db: Queryable, k: TxnKey): Promise<string | undefined> {
   const res = await db.query<{ event_id: string }>(
     `SELECT n.event_id FROM event_txn_ids t JOIN event_nids n USING (event_nid)
