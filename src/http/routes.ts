@@ -82,14 +82,22 @@ function checkNoNulInUrl(req: Request): void {
 /** How many leading path segments key a bucket of routes. */
 const BUCKET_SEGMENTS = 4;
 
+const isParam = (segment: string) => segment.startsWith(':') || segment.includes('*');
+
 /**
  * The bucket of a path: its first BUCKET_SEGMENTS segments, lower-cased (express matches
- * case-insensitively), or undefined when a parameter comes before them.
+ * case-insensitively), or undefined when a parameter comes before them. A path whose next
+ * segment is a parameter followed by a fixed one (`/_matrix/client/v3/rooms/:roomId/send/...`)
+ * goes in a finer bucket keyed by both (`.../rooms/{param}/send`): most of the API lives under
+ * a few such prefixes.
  */
 function bucketKey(path: string): string | undefined {
   const segments = path.toLowerCase().split('/').filter((s) => s !== '');
   const head = segments.slice(0, BUCKET_SEGMENTS);
-  if (head.some((s) => s.startsWith(':') || s.includes('*'))) return undefined;
+  if (head.some(isParam)) return undefined;
+  const param = segments[BUCKET_SEGMENTS];
+  const next = segments[BUCKET_SEGMENTS + 1];
+  if (param !== undefined && isParam(param) && next !== undefined && !isParam(next)) return `${head.join('/')}/*/${next}`;
   return head.join('/');
 }
 
@@ -111,11 +119,18 @@ export class RouteTable {
     this.unbucketed = newRouter();
     router.use((req: Request, res: Response, next: NextFunction) => {
       const segments = req.path.toLowerCase().split('/').filter((s) => s !== '');
-      for (let n = Math.min(BUCKET_SEGMENTS, segments.length); n > 0; n--) {
-        const bucket = this.buckets.get(segments.slice(0, n).join('/'));
-        if (bucket) return bucket(req, res, (err?: unknown) => (err ? next(err) : this.unbucketed(req, res, next)));
-      }
-      this.unbucketed(req, res, next);
+      // The finer bucket first, then the prefix's, then the routes in no bucket.
+      const keys: string[] = [];
+      if (segments.length > BUCKET_SEGMENTS + 1) keys.push(`${segments.slice(0, BUCKET_SEGMENTS).join('/')}/*/${segments[BUCKET_SEGMENTS + 1]}`);
+      for (let n = Math.min(BUCKET_SEGMENTS, segments.length); n > 0; n--) keys.push(segments.slice(0, n).join('/'));
+      const buckets = keys.map((k) => this.buckets.get(k)).filter((b): b is Router => b !== undefined);
+      const tryFrom = (i: number, err?: unknown): void => {
+        if (err) return next(err);
+        const bucket = buckets[i];
+        if (bucket) bucket(req, res, (e?: unknown) => tryFrom(i + 1, e));
+        else this.unbucketed(req, res, next);
+      };
+      tryFrom(0);
     });
   }
 
