@@ -7,6 +7,7 @@ import type { AccountDataService } from '../sync/account-data.js';
 import { evaluate, type EvalContext, type EvalEvent } from './evaluate.js';
 import { buildRuleset, defaultRules, isKnownAction, type Action, type Condition, type PushRule, type RuleKind, type Ruleset, RULE_KINDS } from './rules.js';
 import type { PushActionsOf } from '../rooms/store/events.js';
+import { RulesCache } from './rules-cache.js';
 import * as store from './store.js';
 
 export const PUSH_RULES_TYPE = 'm.push_rules';
@@ -37,10 +38,18 @@ function checkConditions(conditions: unknown[]): Condition[] {
 }
 
 export class PushService {
+  /** Rules of the users events are evaluated for; `rulesChanged` hears other processes' edits. */
+  private readonly rulesCache = new RulesCache();
+
   constructor(
     private readonly db: Database,
     private readonly accountData: AccountDataService,
   ) {}
+
+  /** A user's rules changed in the database (the prat_push_rules announcement). */
+  rulesChanged(userId: string): void {
+    this.rulesCache.invalidate(userId);
+  }
 
   /** Reads outside a snapshot (the push rule endpoints). */
   get dbForReads(): Queryable {
@@ -133,12 +142,17 @@ export class PushService {
 
   /** Runs an edit under the user's rule lock and bumps m.push_rules so syncs see the new rules. */
   private async edit(userId: string, name: string, fn: (tx: Queryable) => Promise<void>): Promise<void> {
-    const pos = await this.db.withTx(name, async (tx) => {
-      await store.lockUserRules(tx, userId);
-      await fn(tx);
-      // The stored content is a marker; sync and GET serve the rules computed at read time.
-      return this.accountData.setIn(tx, userId, '', PUSH_RULES_TYPE, { changed: true });
-    });
+    let pos: number;
+    try {
+      pos = await this.db.withTx(name, async (tx) => {
+        await store.lockUserRules(tx, userId);
+        await fn(tx);
+        // The stored content is a marker; sync and GET serve the rules computed at read time.
+        return this.accountData.setIn(tx, userId, '', PUSH_RULES_TYPE, { changed: true });
+      });
+    } finally {
+      this.rulesCache.invalidate(userId);
+    }
     this.accountData.notify(userId, pos);
   }
 
@@ -158,7 +172,7 @@ export class PushService {
   ): Promise<PushActionsOf[]> {
     const users = [...members.keys()].filter((u) => u !== event.sender);
     if (users.length === 0) return [];
-    const rules = await store.rulesOfUsers(db, users);
+    const rules = await this.rulesCache.rulesOf(db, users);
     const out: PushActionsOf[] = [];
     for (const u of users) {
       const r = rules.get(u)!;

@@ -12,6 +12,7 @@ import { PushDelivery } from '../push/delivery.js';
 import { NotificationsService } from '../push/notifications.js';
 import { PusherService } from '../push/pushers.js';
 import { registerPushRoutes } from '../push/routes.js';
+import { PUSH_RULES_CHANNEL } from '../push/rules-cache.js';
 import { PushService } from '../push/service.js';
 import * as pushStore from '../push/store.js';
 import type { PushEvaluator } from '../rooms/context.js';
@@ -108,6 +109,7 @@ export function buildSync(opts: {
   const presence = new PresenceService(db, notifier, config.presence.enabled, roomsView.usersSharingRooms);
   const receipts = new ReceiptService(db, notifier, roomsView, accountData);
   const push = new PushService(db, accountData);
+  notifier.onChannel(PUSH_RULES_CHANNEL, (userId) => push.rulesChanged(userId));
   accountData.computed.set('m.push_rules', async (tx, userId) => push.pushRulesContent(tx, userId));
   const notifications = new NotificationsService(db, () => opts.rooms.deps);
   // Pushers: delivery wakes on the events stream (after push actions commit); a logged-out or
