@@ -1,12 +1,12 @@
 // Client API endpoints of sync and per-user data: /sync, filters, typing, receipts, read
 // markers, presence, account data and tags.
-import { setMaxListeners } from 'node:events';
 import type { Request } from 'express';
 import { MatrixError, forbidden } from '../http/errors.js';
 import type { RouteTable } from '../http/routes.js';
 import { requester } from '../http/types.js';
 import { compileBody } from '../http/validate.js';
 import type { AccountDataService } from './account-data.js';
+import { Cancellation } from './notifier.js';
 import { parsePresenceState, type PresenceService } from './presence.js';
 import type { ReceiptService } from './receipts.js';
 import type { RoomsView } from './rooms-view.js';
@@ -59,8 +59,15 @@ function typeParam(req: Request): string {
 }
 
 export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
-  // Every waiting /sync listens for shutdown: thousands of listeners on it are expected.
-  setMaxListeners(0, d.shutdown);
+  // Requests in /sync, cancelled together at shutdown (one listener for them all).
+  const inSync = new Set<Cancellation>();
+  d.shutdown.addEventListener(
+    'abort',
+    () => {
+      for (const c of inSync) c.cancel();
+    },
+    { once: true },
+  );
   routes.client('/sync', {
     GET: {
       guests: true,
@@ -83,15 +90,13 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
         const setPresenceText = q(req, 'set_presence');
         const since = q(req, 'since');
         const filter = q(req, 'filter');
-        // The client going away ends the long-poll, as does shutdown. (Not AbortSignal.any: on
-        // Node 20 signals composed with a long-lived one are kept alive, one per request.)
-        const gone = new AbortController();
-        const onShutdown = () => gone.abort();
-        if (d.shutdown.aborted) gone.abort();
-        else d.shutdown.addEventListener('abort', onShutdown, { once: true });
+        // The client going away ends the long-poll, as does shutdown.
+        const gone = new Cancellation();
+        if (d.shutdown.aborted) gone.cancel();
+        else inSync.add(gone);
         res.on('close', () => {
-          d.shutdown.removeEventListener('abort', onShutdown);
-          gone.abort();
+          inSync.delete(gone);
+          gone.cancel();
         });
         return d.sync.sync(
           r.userId,
@@ -104,7 +109,7 @@ export function registerSyncRoutes(routes: RouteTable, d: SyncRouteDeps): void {
             useStateAfter: stateAfterText === 'true',
             ...(setPresenceText !== undefined ? { setPresence: parsePresenceState(setPresenceText) } : {}),
           },
-          gone.signal,
+          gone,
         );
       },
     },

@@ -6,7 +6,7 @@ import { MatrixError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import type { AccountDataService } from './account-data.js';
 import { validateFilter, type Filter } from './filter.js';
-import type { Notifier } from './notifier.js';
+import type { Notifier, WaitSignal } from './notifier.js';
 import type { PresenceService, PresenceState } from './presence.js';
 import * as filters from './store/filters.js';
 import { latestPositionsSql } from './store/positions.js';
@@ -92,7 +92,7 @@ export class SyncService {
 
   // ---- sync ------------------------------------------------------------------------------
 
-  async sync(userId: string, deviceId: string, params: SyncParams, signal: AbortSignal): Promise<SyncResponse> {
+  async sync(userId: string, deviceId: string, params: SyncParams, signal: WaitSignal): Promise<SyncResponse> {
     // A request arriving while the server stops would race the pool's close; clients retry.
     if (signal.aborted) throw new MatrixError('M_UNKNOWN', 'The server is shutting down', { status: 503 });
     const filter = await this.resolveFilter(userId, params.filter);
