@@ -6,6 +6,7 @@ import { MatrixError, forbidden, notFound } from '../http/errors.js';
 import type { Requester } from '../http/types.js';
 import type { Logger } from '../logger.js';
 import * as store from './store.js';
+import { TokenCache } from './token-cache.js';
 import {
   hashPassword,
   hashToken,
@@ -51,6 +52,8 @@ export class AccountService {
   /** Called after a device's display name changed (keys/query shows it: a device-list change). */
   readonly deviceRenamedListeners: ((userId: string, deviceId: string) => Promise<void>)[] = [];
   readonly deactivationListeners: ((userId: string) => Promise<void>)[] = [];
+  /** Tokens seen recently; `authChanged` hears the revocations of other processes. */
+  private readonly tokenCache = new TokenCache();
 
   constructor(
     private readonly db: Database,
@@ -61,6 +64,11 @@ export class AccountService {
 
   get serverName(): string {
     return this.config.server_name;
+  }
+
+  /** A user's tokens or standing changed in the database (the prat_auth announcement). */
+  authChanged(userId: string): void {
+    this.tokenCache.invalidateUser(userId);
   }
 
   get registrationEnabled(): boolean {
@@ -75,13 +83,19 @@ export class AccountService {
 
   /** Resolves an access token to its user and device; 401 M_UNKNOWN_TOKEN otherwise. */
   async authenticate(token: string, client: { ip?: string; userAgent?: string } = {}): Promise<Requester> {
-    const row = await store.findAccessToken(this.db, hashToken(token));
+    const hash = hashToken(token);
+    const row = await this.tokenCache.get(hash.toString('hex'), () => store.findAccessToken(this.db, hash));
     if (!row || row.deactivated) throw new MatrixError('M_UNKNOWN_TOKEN', 'Unknown access token', { extra: { soft_logout: false } });
     if (row.expires_ts !== null && row.expires_ts <= Date.now()) {
       // soft_logout tells the client to refresh (or log in again) without wiping its E2EE keys.
       throw new MatrixError('M_UNKNOWN_TOKEN', 'Access token has expired', { extra: { soft_logout: true } });
     }
-    if (!row.used) await store.markTokenUsed(this.db, row.id, row.refresh_token_id);
+    if (!row.used) {
+      await store.markTokenUsed(this.db, row.id, row.refresh_token_id);
+      row.used = true;
+      // The refresh this token came from retired its predecessor's access tokens (cascade).
+      if (row.refresh_token_id !== null) this.tokenCache.invalidateUser(row.user_id);
+    }
     const now = Date.now();
     if ((this.lastTouch.get(row.id) ?? 0) < now - DEVICE_TOUCH_INTERVAL_MS) {
       this.lastTouch.set(row.id, now);
@@ -422,6 +436,7 @@ export class AccountService {
       if (session) await this.uia.finish(session, tx);
       return ids;
     });
+    this.tokenCache.invalidateUser(userId);
     await this.notifyDevicesDeleted(userId, deleted);
     for (const listener of this.deactivationListeners) await listener(userId);
     this.log.info({ userId }, 'deactivated user');
@@ -456,6 +471,8 @@ export class AccountService {
   }
 
   private async notifyDevicesDeleted(userId: string, deviceIds: string[]): Promise<void> {
+    // Their tokens went with them (other processes hear it from the prat_auth trigger).
+    this.tokenCache.invalidateUser(userId);
     if (deviceIds.length === 0) return;
     for (const listener of this.devicesDeletedListeners) await listener(userId, deviceIds);
   }
