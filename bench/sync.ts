@@ -1,5 +1,6 @@
 // On-demand benchmark of sync (never part of `npm test`):
 //   npx tsx bench/sync.ts [--idle 1000] [--samples 200] [--rooms 200] [--messages 50] [--async-commit]
+//                         [--server-flags "--max-semi-space-size=4"]
 // Starts a throwaway PostgreSQL cluster and the server as its own process (src/main.ts), so
 // the resident memory printed is the server's alone, then prints:
 //  - send-to-sync latency (a PUT /send while the receiver long-polls, until its /sync returns),
@@ -18,6 +19,10 @@ const IDLE = numberArg('idle', 1000);
 const SAMPLES = numberArg('samples', 200);
 const ROOMS = numberArg('rooms', 200);
 const MESSAGES = numberArg('messages', 50);
+// Extra node flags for the server process (to measure runtime settings, e.g. the young
+// generation's size, which accounts for up to 32 MB of the resident memory).
+const flagsAt = process.argv.indexOf('--server-flags');
+const SERVER_FLAGS = flagsAt >= 0 ? process.argv[flagsAt + 1]!.split(' ').filter(Boolean) : [];
 
 const cluster = await startBenchCluster();
 console.log(`synchronous_commit: ${asyncCommit ? 'off' : 'on'}`);
@@ -34,7 +39,8 @@ const port = await new Promise<number>((resolvePort) => {
     s.close(() => resolvePort(p));
   });
 });
-const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--data-dir', dir, '--port', String(port)], {
+if (SERVER_FLAGS.length > 0) console.log(`server node flags: ${SERVER_FLAGS.join(' ')}`);
+const child = spawn(process.execPath, [...SERVER_FLAGS, '--import', 'tsx', 'src/main.ts', '--data-dir', dir, '--port', String(port)], {
   env: { ...process.env, NODE_OPTIONS: '' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
@@ -50,10 +56,14 @@ for (let started = Date.now(); ; ) {
   await new Promise((r) => setTimeout(r, 200));
 }
 const base = `http://127.0.0.1:${port}/_matrix/client/v3`;
-const rssMb = () => {
-  const line = readFileSync(`/proc/${child.pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS'))!;
+const statusMb = (field: string) => {
+  const line = readFileSync(`/proc/${child.pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`))!;
   return Math.round(Number(line.split(/\s+/)[1]) / 1024);
 };
+const rssMb = () => statusMb('VmRSS');
+// Anonymous memory is the process's own (heaps, stacks); file pages are mostly the node binary
+// and shared libraries.
+const rssSplit = () => `anonymous ${statusMb('RssAnon')} MB, file ${statusMb('RssFile')} MB`;
 
 interface User {
   token: string;
@@ -93,14 +103,16 @@ try {
   const idle = await pool(IDLE, 16, () => register());
   const [alice, bob, carol] = [await register(), await register(), await register()];
   const rest = rssMb();
-  console.log(`server resident memory at rest: ${rest} MB`);
+  console.log(`server resident memory at rest: ${rest} MB (${rssSplit()})`);
 
   // Idle long-polls: each user syncs once, then waits with a long timeout.
   const stopIdle = new AbortController();
   const tokens = await pool(idle.length, 32, async (i) => (await call('GET', '/sync?set_presence=offline', idle[i]!.token)).next_batch as string);
   const polls = idle.map((u, i) => call('GET', `/sync?set_presence=offline&timeout=600000&since=${tokens[i]}`, u.token, undefined, stopIdle.signal).catch(() => undefined));
   await new Promise((r) => setTimeout(r, 3000));
-  console.log(`server resident memory with ${IDLE} idle long-polls: ${rssMb()} MB (+${rssMb() - rest} MB)`);
+  const withPolls = rssMb();
+  console.log(`server resident memory with ${IDLE} idle long-polls: ${withPolls} MB (+${withPolls - rest} MB; ${rssSplit()})`);
+  console.log(`load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 
   // Send-to-sync latency.
   const { room_id: roomId } = await call('POST', '/createRoom', alice.token, { invite: [bob.userId] });
