@@ -31,6 +31,22 @@ const PENDING_POLL_MS = 500;
  * already spreads one image over the cores.
  */
 const MAX_CONCURRENT_THUMBNAILS = 2;
+/**
+ * The orphan sweep removes stored bytes no row refers to (a crash between the file's rename and
+ * the transaction's commit leaves some) and temp files of interrupted uploads. It runs at
+ * startup and then at this interval.
+ */
+export const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+/**
+ * Files last written less than this long ago are never swept. Not what keeps a live upload
+ * safe (blobs are checked under the blob lock the upload holds until its commit, and this
+ * process's own temp files are skipped), but a margin for other processes sharing the store
+ * and for clocks: a temp file's time is its last write, so only an upload stalled this long
+ * loses its file.
+ */
+export const SWEEP_GRACE_MS = 60 * 60 * 1000;
+/** Hashes checked against the database per query. */
+const SWEEP_BATCH = 500;
 
 /** A media row whose bytes are there. */
 export type StoredMedia = MediaRow & { sha256: string; size: number };
@@ -59,6 +75,8 @@ export class MediaService {
   private readonly thumbnailRows = new Map<string, ThumbnailRow>();
   private running = 0;
   private readonly queue: (() => void)[] = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<unknown> | undefined;
 
   constructor(
     private readonly db: Database,
@@ -388,13 +406,71 @@ export class MediaService {
     this.log.info({ mediaId }, 'media deleted');
   }
 
-  /** Unlinks blobs nothing refers to any more (checked under each blob's lock). */
-  private async releaseBlobs(hashes: string[]): Promise<void> {
+  /** Unlinks blobs nothing refers to any more (checked under each blob's lock); how many. */
+  private async releaseBlobs(hashes: string[]): Promise<number> {
+    let released = 0;
     for (const sha256 of [...new Set(hashes)].sort()) {
       await this.db.withTx('media_release_blob', async (tx) => {
         await store.lockBlob(tx, sha256);
-        if (!(await store.blobReferenced(tx, sha256))) await this.storage.delete(sha256);
+        if (!(await store.blobReferenced(tx, sha256))) {
+          await this.storage.delete(sha256);
+          released++;
+        }
       });
     }
+    return released;
+  }
+
+  // ---- orphan sweep -------------------------------------------------------------------------
+
+  /** Sweeps now (in the background) and every SWEEP_INTERVAL_MS until close() or shutdown. */
+  startSweeper(): void {
+    const run = () => {
+      if (this.sweeping || this.shutdown.aborted) return;
+      this.sweeping = this.sweepOrphans()
+        .catch((err: unknown) => {
+          if (!this.shutdown.aborted) this.log.warn({ err: (err as Error).message }, 'media orphan sweep failed');
+        })
+        .finally(() => {
+          this.sweeping = undefined;
+        });
+    };
+    run();
+    this.sweepTimer = setInterval(run, SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops the sweeper and waits for a sweep under way (it stops at its next batch). */
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    await this.sweeping;
+  }
+
+  /**
+   * Deletes stored bytes no media or thumbnail row refers to, and temp files of interrupted
+   * uploads, when last written more than `graceMs` ago.
+   */
+  async sweepOrphans(opts: { graceMs?: number } = {}): Promise<{ blobs: number; staged: number }> {
+    const graceMs = opts.graceMs ?? SWEEP_GRACE_MS;
+    const staged = await this.storage.sweepStaged(graceMs);
+    const cutoff = Date.now() - graceMs;
+    let blobs = 0;
+    let batch: string[] = [];
+    const check = async () => {
+      const referenced = await store.referencedBlobs(this.db, batch);
+      // The unreferenced few are checked again under their lock: an upload may have just reused one.
+      blobs += await this.releaseBlobs(batch.filter((h) => !referenced.has(h)));
+      batch = [];
+    };
+    for await (const blob of this.storage.list()) {
+      if (this.shutdown.aborted) break;
+      if (blob.modifiedMs > cutoff) continue;
+      batch.push(blob.sha256);
+      if (batch.length >= SWEEP_BATCH) await check();
+    }
+    if (batch.length > 0 && !this.shutdown.aborted) await check();
+    if (blobs > 0 || staged > 0) this.log.info({ blobs, staged }, 'media orphan sweep removed files');
+    return { blobs, staged };
   }
 }

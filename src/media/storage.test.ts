@@ -58,6 +58,17 @@ describe('filesystem media storage', () => {
     }
   });
 
+  it('lists stored blobs with their times, and nothing else in the directory', async () => {
+    const staged = await stageBuffer(store, Buffer.from('listed'));
+    await staged.commit();
+    writeFileSync(join(root, 'content', staged.sha256.slice(0, 2), staged.sha256.slice(2, 4), 'not-a-blob'), 'x');
+    const listed = [];
+    for await (const b of store.list()) listed.push(b);
+    const mine = listed.find((b) => b.sha256 === staged.sha256);
+    assert.ok(mine && Math.abs(mine.modifiedMs - Date.now()) < 60_000);
+    assert.ok(listed.every((b) => /^[0-9a-f]{64}$/.test(b.sha256)));
+  });
+
   it('sweeps old temp files left by a crash, not young ones', async () => {
     const old = join(root, 'tmp', 'crashed-upload');
     const young = join(root, 'tmp', 'in-progress-upload');
@@ -65,7 +76,7 @@ describe('filesystem media storage', () => {
     writeFileSync(young, 'y');
     const longAgo = new Date(Date.now() - 7 * 60 * 60 * 1000);
     utimesSync(old, longAgo, longAgo);
-    assert.equal(await store.sweepTmp(), 1);
+    assert.equal(await store.sweepStaged(6 * 60 * 60 * 1000), 1);
     assert.equal(existsSync(old), false);
     assert.equal(existsSync(young), true);
     rmSync(young);

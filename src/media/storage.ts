@@ -34,11 +34,16 @@ export interface MediaStorage {
   read(sha256: string): Promise<Buffer>;
   exists(sha256: string): Promise<boolean>;
   delete(sha256: string): Promise<void>;
+  /** Every stored blob and when it was last written, in no order (for the orphan sweep). */
+  list(): AsyncIterable<{ sha256: string; modifiedMs: number }>;
+  /**
+   * Drops staged bytes a crashed process left behind: those last written more than
+   * `olderThanMs` ago, never those of a stage() of this process that has not ended.
+   */
+  sweepStaged(olderThanMs: number): Promise<number>;
 }
 
 const WRITE_BATCH_BYTES = 1024 * 1024;
-/** Temp files older than this are leftovers of a crash (an upload is never this slow). */
-const TMP_MAX_AGE_MS = 6 * 60 * 60 * 1000;
 
 /** Writes every chunk, looping on short writes. */
 async function writeAll(fh: FileHandle, chunks: Buffer[]): Promise<void> {
@@ -65,7 +70,8 @@ export class FilesystemMediaStorage implements MediaStorage {
   private readonly tmpDir: string;
   private readonly contentDir: string;
   private readonly madeDirs = new Set<string>();
-  private swept = false;
+  /** Temp files of stage() calls not yet committed or discarded: never swept. */
+  private readonly live = new Set<string>();
 
   constructor(root: string) {
     this.tmpDir = join(root, 'tmp');
@@ -86,14 +92,17 @@ export class FilesystemMediaStorage implements MediaStorage {
 
   async stage(source: Readable, maxBytes: number): Promise<StagedBlob> {
     await this.ensureDir(this.tmpDir);
-    if (!this.swept) {
-      this.swept = true;
-      await this.sweepTmp();
-    }
     const tmp = join(this.tmpDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+    this.live.add(tmp);
     const hash = createHash('sha256');
     let size = 0;
-    const fh = await open(tmp, 'wx');
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'wx');
+    } catch (err) {
+      this.live.delete(tmp);
+      throw err;
+    }
     let inFlight: Promise<unknown> = Promise.resolve();
     try {
       // Chunks from a socket are 16-64 KiB; they are gathered into ~1 MiB writev() calls (far
@@ -122,7 +131,8 @@ export class FilesystemMediaStorage implements MediaStorage {
       }
       await flush();
       await inFlight;
-      // The bytes must be on disk before the database says they exist.
+      // The bytes must be on disk before the database says they exist. (Flushing early while the
+      // body still arrives, fdatasync every few MiB, was measured slower: see bench/media.ts.)
       await fh.sync();
       await fh.close();
     } catch (err) {
@@ -130,6 +140,7 @@ export class FilesystemMediaStorage implements MediaStorage {
       await inFlight.catch(() => undefined);
       await fh.close().catch(() => undefined);
       await rm(tmp, { force: true });
+      this.live.delete(tmp);
       throw err;
     }
     const sha256 = hash.digest('hex');
@@ -141,38 +152,62 @@ export class FilesystemMediaStorage implements MediaStorage {
       commit: async () => {
         if (done) return;
         done = true;
-        if (await this.exists(sha256)) {
-          await unlink(tmp);
-          return;
+        try {
+          if (await this.exists(sha256)) {
+            await unlink(tmp);
+            return;
+          }
+          await this.ensureDir(join(finalPath, '..'));
+          // rename() replaces atomically: two concurrent identical uploads both end with one file.
+          await rename(tmp, finalPath);
+        } finally {
+          this.live.delete(tmp);
         }
-        await this.ensureDir(join(finalPath, '..'));
-        // rename() replaces atomically: two concurrent identical uploads both end with one file.
-        await rename(tmp, finalPath);
       },
       discard: async () => {
         if (done) return;
         done = true;
         await rm(tmp, { force: true });
+        this.live.delete(tmp);
       },
     };
   }
 
   /**
-   * Removes temp files a crashed process left behind. Only old ones: another process sharing
-   * the store may be writing a young one right now.
+   * Removes temp files a crashed process left behind: only old ones (another process sharing
+   * the store may be writing a young one right now; a temp file's time is its last write, so
+   * a slow upload stays young) and never one of this process's own uploads.
    */
-  async sweepTmp(olderThanMs = TMP_MAX_AGE_MS): Promise<number> {
+  async sweepStaged(olderThanMs: number): Promise<number> {
     let removed = 0;
     const cutoff = Date.now() - olderThanMs;
     for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
       const path = join(this.tmpDir, name);
+      if (this.live.has(path)) continue;
       const st = await stat(path).catch(() => undefined);
-      if (st?.isFile() && st.mtimeMs < cutoff) {
+      if (st?.isFile() && st.mtimeMs <= cutoff && !this.live.has(path)) {
         await rm(path, { force: true });
         removed++;
       }
     }
     return removed;
+  }
+
+  /** Walks content/ab/cd/; names that are not a sha256 (nothing of ours) are left alone. */
+  async *list(): AsyncIterable<{ sha256: string; modifiedMs: number }> {
+    const names = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).sort();
+    for (const a of await names(this.contentDir)) {
+      if (!/^[0-9a-f]{2}$/.test(a)) continue;
+      for (const b of await names(join(this.contentDir, a))) {
+        if (!/^[0-9a-f]{2}$/.test(b)) continue;
+        const dir = join(this.contentDir, a, b);
+        for (const name of await names(dir)) {
+          if (!SHA256_RE.test(name) || !name.startsWith(a + b)) continue;
+          const st = await stat(join(dir, name)).catch(() => undefined);
+          if (st?.isFile()) yield { sha256: name, modifiedMs: st.mtimeMs };
+        }
+      }
+    }
   }
 
   async open(sha256: string, range?: { start: number; end: number }): Promise<Readable> {

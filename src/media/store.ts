@@ -146,6 +146,16 @@ export async function blobReferenced(db: Queryable, sha256: string): Promise<boo
   return r.rows[0].used as boolean;
 }
 
+/** Which of these blob hashes a media or thumbnail row points at (the orphan sweep's first pass). */
+export async function referencedBlobs(db: Queryable, hashes: string[]): Promise<Set<string>> {
+  const r = await db.query<{ sha256: string }>(
+    `SELECT sha256 FROM media WHERE sha256 = ANY($1::text[])
+     UNION SELECT sha256 FROM media_thumbnails WHERE sha256 = ANY($1::text[])`,
+    [hashes],
+  );
+  return new Set(r.rows.map((row) => row.sha256));
+}
+
 /**
  * Serialises everything that creates or drops references to one blob (a transaction-scoped
  * advisory lock on the hash), so a delete never unlinks bytes a concurrent upload just reused.
