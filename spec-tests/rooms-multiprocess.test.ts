@@ -116,3 +116,38 @@ describe('event writes from two server processes into one room', () => {
     assert.equal(events.filter((e) => e.body === 'once').length, 1);
   });
 });
+
+describe('redactions across two server processes', () => {
+  let one: TestServer;
+  let two: TestServer;
+  before(async () => {
+    one = await startTestServer();
+    two = await startTestServer({}, { databaseUrl: one.databaseUrl });
+  });
+  after(async () => {
+    await two.stop();
+    await one.stop();
+  });
+
+  it('shows a state event redacted through one process as redacted by the other (its cached copy too)', async () => {
+    const alice = await one.register();
+    const created = await alice.post('/_matrix/client/v3/createRoom', { preset: 'public_chat', name: 'Secret project' });
+    const roomId = created.body.room_id as string;
+    const nameEvent = (await alice.get(`/_matrix/client/v3/rooms/${enc(roomId)}/state/m.room.name?format=event`)).body.event_id as string;
+
+    // Process two reads (and caches) the name event for the room's summary.
+    const aliceOnTwo = via(two, alice);
+    const summary = async () => (await aliceOnTwo.get(`/_matrix/client/v1/room_summary/${enc(roomId)}`)).body as { name?: string };
+    assert.equal((await summary()).name, 'Secret project');
+
+    const redacted = await alice.put(`/_matrix/client/v3/rooms/${enc(roomId)}/redact/${enc(nameEvent)}/r${++txn}`, {});
+    assert.equal(redacted.status, 200);
+    // The process that redacted it knows at once; the other as soon as the announcement comes.
+    assert.equal(((await alice.get(`/_matrix/client/v1/room_summary/${enc(roomId)}`)).body as { name?: string }).name, undefined);
+    const until = Date.now() + 2000;
+    while ((await summary()).name !== undefined) {
+      if (Date.now() > until) assert.fail('process two still shows the redacted name');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+});

@@ -37,6 +37,17 @@ export class EventLoader {
 
   endTx(tx: Queryable): void {
     this.uncommitted.delete(tx);
+    this.freshIn.delete(tx);
+  }
+
+  /**
+   * Transactions that read every event's row again (`fresh`): those of a room another process
+   * wrote to since this one last did, whose redactions this cache may not have heard of yet.
+   */
+  private readonly freshIn = new WeakSet<object>();
+
+  readFresh(tx: Queryable): void {
+    this.freshIn.add(tx);
   }
 
   /** Records an event written in the open transaction `tx`. */
@@ -66,8 +77,9 @@ export class EventLoader {
     const out = new Map<number, StoredEvent>();
     const missing: number[] = [];
     const pending = this.uncommitted.get(db);
+    const fresh = opts.fresh || this.freshIn.has(db);
     for (const nid of nids) {
-      const hit = pending?.byNid.get(nid) ?? (opts.fresh ? undefined : this.cache.get(nid));
+      const hit = pending?.byNid.get(nid) ?? (fresh ? undefined : this.cache.get(nid));
       if (hit) out.set(nid, hit);
       else missing.push(nid);
     }
@@ -128,7 +140,10 @@ export class EventLoader {
     return out;
   }
 
-  /** A committed redaction: the cached copy of its target now knows it is redacted. */
+  /**
+   * A committed redaction (this process's, or another's through the prat_redactions
+   * announcement): the cached copy of its target now knows it is redacted.
+   */
   redacted(nid: number, redactionNid: number): void {
     const hit = this.cache.get(nid);
     if (hit && hit.redactedBy === null) this.cache.set(nid, { ...hit, redactedBy: redactionNid });

@@ -154,6 +154,8 @@ export class RoomQueue {
       endTx?: (tx: Queryable, committed: boolean) => void;
       /** Events of a job rolled back to its savepoint. */
       rolledBack?: (tx: Queryable, nids: number[]) => void;
+      /** Another process may have written to the room since this one last did (caches may lag). */
+      othersWrote?: (tx: Queryable) => void;
       /** What each committed transaction persisted, before listeners hear of it. */
       afterCommit?: (events: PersistedEvent[]) => void;
     } = {},
@@ -205,6 +207,7 @@ export class RoomQueue {
       results.length = 0;
       const room = await this.loadRoom(tx, roomId, row, batch[0]!.newRoom);
       const lock = new RoomLock(LOCK_TOKEN, tx, room);
+      if (!batch[0]!.newRoom && this.heads.get(roomId)?.headSeq !== room.headSeq) this.hooks.othersWrote?.(tx);
       this.heads.delete(roomId);
       lockForHead = lock;
       // A refused job must not take the rest of the batch down with it: each job of a batch

@@ -18,6 +18,9 @@ import * as send from './send.js';
 import { StateStore } from './state-store.js';
 import { SEND_VALIDATORS } from './send-validators.js';
 
+/** Where the database announces redactions taking effect (migrations/0011). */
+export const REDACTIONS_CHANNEL = 'prat_redactions';
+
 /** How long a client's transaction id makes a retried send answer with the first event (Synapse: 24 h). */
 export const TXN_ID_LIFETIME_MS = 24 * 60 * 60 * 1000;
 const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
@@ -41,6 +44,7 @@ export class RoomService {
         events.unwritten(tx, nids);
         state.rolledBack(tx);
       },
+      othersWrote: (tx) => events.readFresh(tx),
       afterCommit: (persisted) => this.remember(persisted),
     });
     this.deps = {
@@ -104,6 +108,12 @@ export class RoomService {
       });
       if (p.redactedNid !== undefined) this.deps.events.redacted(p.redactedNid, p.nid);
     }
+  }
+
+  /** Another process's redaction took effect (the prat_redactions announcement: "<nid> <redaction nid>"). */
+  redactedElsewhere(payload: string): void {
+    const [nid, by] = payload.split(' ').map(Number);
+    if (Number.isSafeInteger(nid) && Number.isSafeInteger(by)) this.deps.events.redacted(nid!, by!);
   }
 
   /** Called after each commit with the events it persisted, in stream order (sync, federation). */

@@ -1,6 +1,7 @@
 // A room's public description from its current state: what the public room directory, the
 // space hierarchy and room summaries show (spec PublicRoomsChunk, SpaceHierarchyRoomsChunk,
 // MSC3266 summaries share these fields), and whether a user may preview the room.
+import { redactEvent } from '../core/redaction.js';
 import type { JsonObject, RoomEvent } from '../core/types.js';
 import type { Queryable } from '../db/pool.js';
 import type { RoomDeps } from './context.js';
@@ -60,9 +61,12 @@ export async function summarizeRooms(d: RoomDeps, db: Queryable, rooms: KnownRoo
       else if (p[0] === 'm.space.child') childNids.push(e);
     }
     const loaded = await d.events.byNids(db, [...wanted.values(), ...childNids]);
+    // A redacted state event counts as its redacted form (a redacted name is no name).
     const content = (type: string): JsonObject | undefined => {
       const nid = wanted.get(type);
-      return nid === undefined ? undefined : loaded.get(nid)?.event.content;
+      const e = nid === undefined ? undefined : loaded.get(nid);
+      if (!e) return undefined;
+      return e.redactedBy !== null ? redactEvent(e.event, room.version).content : e.event.content;
     };
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     const name = str(content('m.room.name')?.['name']);

@@ -13,6 +13,7 @@ import { NotificationsService } from '../push/notifications.js';
 import { PusherService } from '../push/pushers.js';
 import { registerPushRoutes } from '../push/routes.js';
 import { AUTH_CHANNEL } from '../accounts/token-cache.js';
+import { REDACTIONS_CHANNEL } from '../rooms/service.js';
 import { PUSH_RULES_CHANNEL } from '../push/rules-cache.js';
 import { PushService } from '../push/service.js';
 import * as pushStore from '../push/store.js';
@@ -112,8 +113,9 @@ export function buildSync(opts: {
   const push = new PushService(db, accountData);
   notifier.onChannel(PUSH_RULES_CHANNEL, (userId) => push.rulesChanged(userId));
   // The notifier's LISTEN connection also carries the database's announcements for the caches
-  // of other modules (tokens here).
+  // of other modules (tokens, redactions).
   notifier.onChannel(AUTH_CHANNEL, (userId) => opts.rooms.deps.accounts.authChanged(userId));
+  notifier.onChannel(REDACTIONS_CHANNEL, (payload) => opts.rooms.redactedElsewhere(payload));
   accountData.computed.set('m.push_rules', async (tx, userId) => push.pushRulesContent(tx, userId));
   const notifications = new NotificationsService(db, () => opts.rooms.deps);
   // Pushers: delivery wakes on the events stream (after push actions commit); a logged-out or

@@ -33,10 +33,16 @@ export async function canChangeRoomList(d: RoomDeps, db: Queryable, room: KnownR
   const m = await membershipsSql.getMembership(db, room.row.room_nid, who.userId);
   if (m?.membership !== 'join' || room.row.current_snapshot === null) return false;
   const state = await d.state.load(db, room.row.current_snapshot);
-  const lookup = await loadStateLookup(d, db, state, [
-    ['m.room.create', ''],
-    ['m.room.power_levels', ''],
-  ]);
+  const lookup = await loadStateLookup(
+    d,
+    db,
+    state,
+    [
+      ['m.room.create', ''],
+      ['m.room.power_levels', ''],
+    ],
+    room.version,
+  );
   return userPowerLevel(who.userId, lookup, room.version) >= requiredPowerLevelForEvent('m.room.canonical_alias', true, lookup);
 }
 
