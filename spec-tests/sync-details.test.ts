@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestClient } from './support/client.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { createRoom, enc, send, sharedRoom, sync, syncUntil } from './support/sync.js';
+import { createRoom, enc, join, send, sharedRoom, sync, syncUntil } from './support/sync.js';
 
 const lazyFilter = (redundant: boolean) => JSON.stringify({ room: { timeline: { limit: 1 }, state: { lazy_load_members: true, include_redundant_members: redundant } } });
 
@@ -29,7 +29,9 @@ describe('sync: details', () => {
     const bob = await server.register();
     const carol = await server.register();
     const dave = await server.register();
-    const roomId = await sharedRoom(alice, bob, carol, dave);
+    // Named: no heroes, whose member events lazy loading would add (tested below).
+    const roomId = await createRoom(alice, { name: 'Lazy', invite: [bob.userId, carol.userId, dave.userId] });
+    for (const c of [bob, carol, dave]) await join(c, roomId);
     await send(carol, roomId, { msgtype: 'm.text', body: 'carol last' });
 
     for (const [reader, redundant] of [
@@ -59,6 +61,26 @@ describe('sync: details', () => {
       const again = await sync(reader, { filter });
       assert.ok(stateMembers(again, roomId).includes(bob.userId));
     }
+  });
+
+  it('lazy-loads the member events of the heroes of an unnamed room, once', async () => {
+    const alice = await server.register();
+    const bob = await server.register();
+    const carol = await server.register();
+    const dave = await server.register();
+    const roomId = await sharedRoom(alice, bob, carol);
+    await send(carol, roomId, { msgtype: 'm.text', body: 'carol last' });
+    const filter = lazyFilter(false);
+    const initial = await sync(alice, { filter });
+    assert.deepEqual(initial.rooms.join[roomId].summary['m.heroes'], [bob.userId, carol.userId]);
+    assert.deepEqual(stateMembers(initial, roomId), [alice.userId, bob.userId, carol.userId].sort());
+    // Dave joins: the summary changes; only the new hero's member event is new (in the timeline).
+    assert.equal((await alice.post(`/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { user_id: dave.userId })).status, 200);
+    await join(dave, roomId);
+    const next = await syncUntil(alice, initial.next_batch, (r) => (r.rooms.join[roomId]?.timeline.events ?? []).some((e: any) => e.state_key === dave.userId && e.content.membership === 'join'), 10_000, { filter });
+    assert.deepEqual(next.rooms.join[roomId].summary['m.heroes'], [bob.userId, carol.userId, dave.userId]);
+    // (Dave's invite may come as the state before his join, the timeline holding one event.)
+    assert.deepEqual(stateMembers(next, roomId).filter((u) => u !== dave.userId), []);
   });
 
   it('sends a member again when their member event changed', async () => {

@@ -146,6 +146,16 @@ export async function heroes(db: Queryable, nids: number[], userId: string): Pro
   return out;
 }
 
+/** The current member event of each (room, user) pair (lazy loading: the heroes' events). */
+const MEMBER_EVENTS = `
+  SELECT m.room_nid, m.user_id, m.event_nid FROM room_memberships m
+  JOIN unnest($1::bigint[], $2::text[]) AS x(room_nid, user_id) ON m.room_nid = x.room_nid AND m.user_id = x.user_id`;
+
+export async function memberEventNids(db: Queryable, pairs: { roomNid: number; userId: string }[]): Promise<{ room_nid: number; user_id: string; event_nid: number }[]> {
+  if (pairs.length === 0) return [];
+  return (await db.query(MEMBER_EVENTS, [pairs.map((p) => p.roomNid), pairs.map((p) => p.userId)])).rows;
+}
+
 /** Joined local and remote members of a room with their display names (push evaluation). */
 const MEMBERS = `SELECT m.user_id, m.displayname FROM room_memberships m JOIN rooms r USING (room_nid) WHERE r.room_id = $1 AND m.membership = 'join'`;
 

@@ -232,7 +232,9 @@ export class RoomsStream implements StreamProvider {
       events.forEach((e, i) => shaped.set(e.nid, out[i]));
     }
 
-    built.forEach(({ plan, events, limited, timeline }, i) => {
+    // Per summarised room, what a hero's member event needs (lazy loading sends those too).
+    const heroContext = new Map<number, { plan: Plan; version: RoomVersion; members: Set<string>; state: { events: unknown[] } }>();
+    built.forEach(({ plan, events, limited, timeline, version }, i) => {
       const roomId = plan.m.room_id;
       const stateEvents = perRoomState[i]!;
       const stateJson = { events: stateEvents.map((e) => shaped.get(e.nid)) };
@@ -253,7 +255,11 @@ export class RoomsStream implements StreamProvider {
         j.timeline = timelineJson;
         if (ctx.useStateAfter) j.state_after = stateJson;
         else j.state = stateJson;
-        if (plan.full || memberChange) summaryRooms.push(plan.m.room_nid);
+        if (plan.full || memberChange) {
+          summaryRooms.push(plan.m.room_nid);
+          const members = new Set([...stateEvents, ...timeline].filter((e) => e.event.type === 'm.room.member').map((e) => e.event.state_key ?? ''));
+          heroContext.set(plan.m.room_nid, { plan, version, members, state: stateJson });
+        }
       } else {
         ctx.res.rooms.leave[roomId] = {
           timeline: timelineJson,
@@ -262,7 +268,47 @@ export class RoomsStream implements StreamProvider {
         };
       }
     });
-    await this.summaries(ctx, summaryRooms, roomRows);
+    const heroes = await this.summaries(ctx, summaryRooms, roomRows);
+    if (ctx.filter.room?.state?.lazy_load_members) await this.heroMembers(ctx, heroes, heroContext, sentMembers, since, nextPos, shape);
+  }
+
+  /**
+   * Lazy loading: the member events of a room's heroes, so the client can name the room, unless
+   * this response or (incremental, without redundant members) an earlier one carries them
+   * (Synapse's compute_summary). Current membership events: a hero whose membership changed in
+   * the timeline is already there.
+   */
+  private async heroMembers(
+    ctx: SyncContext,
+    heroes: Map<number, string[]>,
+    rooms: Map<number, { plan: Plan; version: RoomVersion; members: Set<string>; state: { events: unknown[] } }>,
+    sentMembers: DeviceMembers | undefined,
+    since: number | undefined,
+    nextPos: number,
+    shape: (events: StoredEvent[], version: RoomVersion) => Promise<unknown[]>,
+  ): Promise<void> {
+    const wanted: { roomNid: number; userId: string }[] = [];
+    for (const [nid, users] of heroes) {
+      const r = rooms.get(nid);
+      if (r) for (const u of users) if (!r.members.has(u)) wanted.push({ roomNid: nid, userId: u });
+    }
+    if (wanted.length === 0) return;
+    const rows = await sql.memberEventNids(ctx.tx, wanted);
+    const loaded = await this.d.events.byNids(ctx.tx, rows.map((r) => r.event_nid), { fresh: true });
+    const sf = ctx.filter.room?.state;
+    const byRoom = new Map<number, StoredEvent[]>();
+    for (const row of rows) {
+      const r = rooms.get(row.room_nid)!;
+      const e = loaded.get(row.event_nid);
+      if (!e || !roomEventAllowed(sf, { type: e.event.type, sender: e.event.sender, room_id: r.plan.m.room_id, content: e.event.content })) continue;
+      if (sentMembers && since !== undefined && !r.plan.full && sentMembers.has(r.plan.m.room_id, row.user_id, e.nid, since)) continue;
+      (byRoom.get(row.room_nid) ?? byRoom.set(row.room_nid, []).get(row.room_nid)!).push(e);
+    }
+    for (const [nid, events] of byRoom) {
+      const r = rooms.get(nid)!;
+      r.state.events.push(...(await shape(events, r.version)));
+      if (sentMembers) for (const e of events) sentMembers.record(r.plan.m.room_id, e.event.state_key ?? '', e.nid, nextPos);
+    }
   }
 
   /** The device's sent-members record when the filter lazy-loads without redundant members. */
@@ -299,8 +345,8 @@ export class RoomsStream implements StreamProvider {
    * summary: member counts always; m.heroes only for rooms with neither a name nor a canonical
    * alias (Synapse's compute_summary: clients name such rooms themselves, from the heroes).
    */
-  private async summaries(ctx: SyncContext, nids: number[], rooms: Map<number, { room_id: string; current_snapshot: number | null }>): Promise<void> {
-    if (nids.length === 0) return;
+  private async summaries(ctx: SyncContext, nids: number[], rooms: Map<number, { room_id: string; current_snapshot: number | null }>): Promise<Map<number, string[]>> {
+    if (nids.length === 0) return new Map();
     const named = await this.namedRooms(ctx.tx, nids, rooms);
     const unnamed = nids.filter((n) => !named.has(n));
     const [counts, heroes] = await Promise.all([sql.memberCounts(ctx.tx, nids), sql.heroes(ctx.tx, unnamed, ctx.userId)]);
@@ -313,6 +359,7 @@ export class RoomsStream implements StreamProvider {
         'm.invited_member_count': c.invited,
       };
     }
+    return heroes;
   }
 
   /** Rooms whose current state has a non-empty m.room.name or m.room.canonical_alias alias. */
