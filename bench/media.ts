@@ -5,6 +5,7 @@
 //   - raw disk: write+fsync and read of the same size in the media store's directory, with
 //     1 MiB blocks, from Node and with dd itself (`dd bs=1M conv=fsync` to write; `dd bs=1M
 //     iflag=direct` to read from the disk rather than the page cache), as the baselines;
+//   - storage only: MediaStorage.stage() from memory (sha256, batched writes, fsync), no HTTP;
 //   - upload: POST /_matrix/media/v3/upload end to end (HTTP, hashing, temp file, fsync, rename,
 //     database row);
 //   - download: GET /_matrix/client/v1/media/download end to end;
@@ -12,12 +13,27 @@
 // Two clients: node:http with a keep-alive agent in the server's own process (its CPU is
 // counted too; fetch/undici would cost several times more per byte than the server itself),
 // and curl in its own process (when installed), timed by curl's own time_total.
-// Everything is noisy on a shared machine: the load average is printed with the results.
+// Everything is noisy on a shared machine: the load average is printed with the results, and
+// the fastest run next to each median.
+//
+// Where an upload's time goes (measured 2026-11-21, 2 shared vCPUs, load average 4-12): the
+// disk is not the limit (fsync of 50 MB takes 25-50 ms); the CPU is. sha256 runs on the main
+// thread (~35 ms per 50 MB with SHA-NI, more under load) while the page-cache writes run on a
+// thread-pool thread, and on a loaded machine they slow each other: 1 MiB writes alone take
+// ~20 ms per 50 MB, alongside the hashing 45-80 ms; during an HTTP upload, where the main
+// thread also receives (50 MB of fresh 64 KiB socket buffers) and, for the in-process client,
+// sends, they add up to 150-800 ms. Tried and measured, none better than the code as it is:
+// fdatasync every 4/8/16 MiB while the body arrives (final fsync 30 -> 3 ms, but uploads
+// 1.5x slower: median 620 vs 390 ms in-process, 680-820 vs 560 ms with curl, 16 rotated
+// runs); 4 MiB write batches, three positional writes in flight, 'data' events instead of the
+// async iterator (all within noise or slower); glibc MALLOC_TRIM_THRESHOLD_/TOP_PAD_ to keep
+// the socket buffers' memory mapped (slower).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { promisify } from 'node:util';
 import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startBenchCluster } from './support.js';
@@ -118,55 +134,88 @@ try {
   const rawR: number[] = [];
   const ddW: number[] = [];
   const ddR: number[] = [];
+  const staged: number[] = [];
   const curlUp: number[] = [];
   const curlDown: number[] = [];
   const srcPath = join(storeDir, 'bench-src.bin');
   const up: number[] = [];
   const down: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    // Distinct bytes each run, so no upload is a deduplicated repeat of the previous one.
-    data.writeUInt32BE(i, 0);
-    rawW.push(await rawWrite(rawPath, data));
-    rawR.push(await rawRead(rawPath));
-    await rm(rawPath);
-    const fh = await open(srcPath, 'w');
-    await fh.write(data);
-    await fh.close();
-    // curl streams the file (-T) rather than loading it, like a real client on another process.
-    const cu = await curl([
-      '-X', 'POST', '-T', srcPath, '-H', `Authorization: ${auth.Authorization}`, '-H', 'Content-Type: application/octet-stream',
-      `${server.baseUrl}/_matrix/media/v3/upload`,
-    ]);
-    if (cu) {
+  const storage = server.hs.services.media.storage;
+  // Each run measures every write in a different order: on this kind of VM a write that
+  // follows another big allocation (an upload, a curl source file) can be several times
+  // slower than the same write after a quiet moment, and a fixed order would pin that cost
+  // on one baseline.
+  let seq = 0;
+  const writes: [string, () => Promise<void>][] = [
+    ['raw', async () => {
+      rawW.push(await rawWrite(rawPath, data));
+      rawR.push(await rawRead(rawPath));
+      await rm(rawPath);
+    }],
+    ['dd', async () => {
+      const fh = await open(srcPath, 'w');
+      await fh.write(data);
+      await fh.close();
+      const w = await dd([`if=${srcPath}`, `of=${rawPath}`, 'bs=1M', 'conv=fsync']);
+      const r = await dd([`if=${rawPath}`, 'of=/dev/null', 'bs=1M', 'iflag=direct']);
+      if (w !== undefined) ddW.push(w);
+      if (r !== undefined) ddR.push(r);
+      await rm(rawPath, { force: true });
+      await rm(srcPath, { force: true });
+    }],
+    ['stage', async () => {
+      // The storage layer alone (sha256, batched writes, fsync; no HTTP, no database): what
+      // the upload costs beyond the disk before any request handling.
+      data.writeUInt32BE(++seq, 4);
+      const chunks: Buffer[] = [];
+      for (let o = 0; o < SIZE; o += 64 * 1024) chunks.push(data.subarray(o, o + 64 * 1024));
+      const t = performance.now();
+      const blob = await storage.stage(Readable.from(chunks), SIZE);
+      staged.push(performance.now() - t);
+      await blob.discard();
+    }],
+    ['curl', async () => {
+      data.writeUInt32BE(++seq, 4);
+      const fh = await open(srcPath, 'w');
+      await fh.write(data);
+      await fh.close();
+      // curl streams the file (-T) rather than loading it, like a real client on another process.
+      const cu = await curl([
+        '-X', 'POST', '-T', srcPath, '-H', `Authorization: ${auth.Authorization}`, '-H', 'Content-Type: application/octet-stream',
+        `${server.baseUrl}/_matrix/media/v3/upload`,
+      ]);
+      await rm(srcPath, { force: true });
+      if (!cu) return;
       curlUp.push(cu.ms);
       const cj = JSON.parse(cu.body) as { content_uri?: string };
       if (!cj.content_uri) throw new Error(`curl upload failed: ${cu.body}`);
       const cid = cj.content_uri.split('/').pop()!;
       const cd = await curl(['-o', '/dev/null', '-H', `Authorization: ${auth.Authorization}`, `${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${cid}`]);
       if (cd) curlDown.push(cd.ms);
-    }
-    const w = await dd([`if=${srcPath}`, `of=${rawPath}`, 'bs=1M', 'conv=fsync']);
-    const r = await dd([`if=${rawPath}`, 'of=/dev/null', 'bs=1M', 'iflag=direct']);
-    if (w !== undefined) ddW.push(w);
-    if (r !== undefined) ddR.push(r);
-    await rm(rawPath, { force: true });
-    await rm(srcPath, { force: true });
-
-    let t = performance.now();
-    const res = await request(`${server.baseUrl}/_matrix/media/v3/upload?filename=bench.bin`, {
-      method: 'POST',
-      headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Content-Length': String(SIZE) },
-      body: data,
-      keepBody: true,
-    });
-    up.push(performance.now() - t);
-    if (res.status !== 200) throw new Error(`upload ${res.status} ${res.body.toString()}`);
-    const id = (JSON.parse(res.body.toString()) as { content_uri: string }).content_uri.split('/').pop()!;
-
-    t = performance.now();
-    const dl = await request(`${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${id}`, { headers: auth });
-    down.push(performance.now() - t);
-    if (dl.length !== SIZE) throw new Error(`download returned ${dl.length} bytes`);
+    }],
+    ['upload', async () => {
+      // Distinct bytes each time, so no upload is a deduplicated repeat of an earlier one.
+      data.writeUInt32BE(++seq, 4);
+      let t = performance.now();
+      const res = await request(`${server.baseUrl}/_matrix/media/v3/upload?filename=bench.bin`, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Content-Length': String(SIZE) },
+        body: data,
+        keepBody: true,
+      });
+      up.push(performance.now() - t);
+      if (res.status !== 200) throw new Error(`upload ${res.status} ${res.body.toString()}`);
+      const id = (JSON.parse(res.body.toString()) as { content_uri: string }).content_uri.split('/').pop()!;
+      t = performance.now();
+      const dl = await request(`${server.baseUrl}/_matrix/client/v1/media/download/${server.serverName}/${id}`, { headers: auth });
+      down.push(performance.now() - t);
+      if (dl.length !== SIZE) throw new Error(`download returned ${dl.length} bytes`);
+    }],
+  ];
+  for (let i = 0; i < RUNS; i++) {
+    data.writeUInt32BE(i, 0);
+    const k = i % writes.length;
+    for (const [, run] of [...writes.slice(k), ...writes.slice(0, k)]) await run();
   }
 
   const jpeg = await testImage(2000, 1500, 'jpeg');
@@ -197,15 +246,16 @@ try {
   }
 
   const line = (name: string, ms: number[]) =>
-    `${name.padEnd(38)} ${mbps(SIZE, median(ms)).toFixed(0).padStart(6)} MB/s  (median ${median(ms).toFixed(0)} ms of ${ms.length})`;
+    `${name.padEnd(38)} ${mbps(SIZE, median(ms)).toFixed(0).padStart(6)} MB/s  (median ${median(ms).toFixed(0)} ms of ${ms.length}, fastest ${Math.min(...ms).toFixed(0)} ms)`;
   const { loadavg, cpus } = await import('node:os');
   console.log(`media bench: ${SIZE / MB} MB file, ${RUNS} runs, node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)}`);
   console.log(line('raw write + fsync (node, 1 MiB)', rawW));
   if (ddW.length > 0) console.log(line('raw write (dd bs=1M conv=fsync)', ddW));
+  console.log(line('storage only (sha256, writes, fsync)', staged));
   console.log(line('upload (HTTP, sha256, fsync)', up));
   if (curlUp.length > 0) console.log(line('upload, curl client', curlUp));
   const ratio = (a: number[], b: number[]) => (a.length > 0 && b.length > 0 ? `${(median(a) / median(b)).toFixed(2)}x` : 'n/a');
-  console.log(`  upload time / raw write time: in-process client ${ratio(up, rawW)} (node raw), ${ratio(up, ddW)} (dd); curl ${ratio(curlUp, rawW)} (node raw), ${ratio(curlUp, ddW)} (dd)`);
+  console.log(`  upload time / raw write time: in-process client ${ratio(up, rawW)} (node raw), ${ratio(up, ddW)} (dd); curl ${ratio(curlUp, rawW)} (node raw), ${ratio(curlUp, ddW)} (dd); storage only ${ratio(staged, rawW)} (node raw), ${ratio(staged, ddW)} (dd)`);
   console.log(line('raw read, page cache (node, 1 MiB)', rawR));
   if (ddR.length > 0) console.log(line('raw read from disk (dd iflag=direct)', ddR));
   console.log(line('download (HTTP)', down));
