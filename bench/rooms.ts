@@ -2,6 +2,9 @@
 //   npx tsx bench/rooms.ts [--sends N] [--members N] [--changes N] [--async-commit] [--no-listeners]
 // Starts a throwaway PostgreSQL cluster and an in-process server, then prints numbers. The
 // clients sending messages run in a child process (send-load.ts): only the server is measured.
+// Besides the rates (which depend on what else the machine runs), each send line prints figures
+// that depend little on load: the server process's CPU time (all its threads), the statements it
+// sent PostgreSQL and the transactions committed, per send.
 // --async-commit runs the cluster with synchronous_commit off (commits do not wait for the WAL
 // flush: a crash may lose the last moments of acknowledged writes, never half of one), to show
 // how much of the cost is the fsync per commit. --no-listeners unsubscribes every
@@ -43,14 +46,18 @@ async function commits(): Promise<number> {
 async function measured(label: string, jobs: SendJob[]): Promise<void> {
   const q0 = queries;
   const c0 = await commits();
+  const cpu0 = process.cpuUsage();
   const result = await runSendLoad({ baseUrl: server.baseUrl, jobs, txnPrefix: `${label.length}-${Date.now()}-` });
+  const cpu = process.cpuUsage(cpu0);
   if (result.failures.length > 0) throw new Error(`${label} ${result.failures.join('; ')}`);
   // pg_stat_database is updated when a backend reports, at most every ~500 ms (PGSTAT_MIN_INTERVAL).
   await new Promise((r) => setTimeout(r, 1100));
   const c1 = await commits();
   const n = jobs.reduce((sum, j) => sum + j.count, 0);
   const all = n + jobs.length; // with the load's one warm-up send per client
-  console.log(`${label.padEnd(40)} ${rate(n, result.ms)}; ${((queries - q0) / all).toFixed(1)} statements and ${((c1 - c0 - 1) / all).toFixed(2)} commits per send`);
+  console.log(
+    `${label.padEnd(40)} ${rate(n, result.ms)}; per send: ${((cpu.user + cpu.system) / 1000 / all).toFixed(2)} ms server CPU, ${((queries - q0) / all).toFixed(1)} statements, ${((c1 - c0 - 1) / all).toFixed(2)} commits`,
+  );
 }
 
 const V3 = '/_matrix/client/v3';

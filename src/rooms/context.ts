@@ -30,6 +30,19 @@ export interface RoomDeps {
    * under the lock before the write so its outcome is stored in the event's own transaction.
    */
   pushEvaluator?: PushEvaluator;
+  /**
+   * The announcement of a new event to the other server processes (the sync module's NOTIFY
+   * payload around the event's stream position), sent by the event's own write statement so it
+   * commits with it. Absent, or undefined for an event: listeners announce it after the commit.
+   */
+  announcer?: (event: RoomEvent) => Announcement | undefined;
+}
+
+/** A NOTIFY sent with the write: `pg_notify(channel, before || stream_ordering || after)`. */
+export interface Announcement {
+  channel: string;
+  before: string;
+  after: string;
 }
 
 /** What to store for each local member a new event notifies; `room` is the room's current state. */

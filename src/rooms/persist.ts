@@ -92,6 +92,8 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     }
   }
 
+  // The announcement to other processes, sent by the write (an accepted event only).
+  const announcement = rejectedReason === null ? d.announcer?.(event) : undefined;
   // Push actions of the local members, stored by the write (an accepted event only).
   const pushActions = rejectedReason === null && d.pushEvaluator ? await d.pushEvaluator(tx, event, { stateBefore, currentSnapshot: room.currentSnapshot }) : [];
 
@@ -122,6 +124,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
       roomLock: lock.advisoryKey,
       pushActions,
       headSeq: room.headSeq,
+      announce: announcement ?? null,
     });
   } catch (err) {
     if ((err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === 'events_pkey') {
@@ -158,6 +161,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     stateAfter,
     replacesNid,
     rejectedReason,
+    announced: announcement !== undefined,
   };
   if (rejectedReason !== null) {
     lock.persisted.push(persisted);

@@ -53,6 +53,8 @@ export interface PersistedEvent {
   rejectedReason: string | null;
   /** For a redaction that took effect: the redacted event. */
   redactedNid?: number;
+  /** The write sent the event's announcement to other processes (RoomDeps.announcer). */
+  announced: boolean;
 }
 
 export type EventsPersistedListener = (events: PersistedEvent[]) => void | Promise<void>;

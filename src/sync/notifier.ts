@@ -178,6 +178,25 @@ export class Notifier {
     }
   }
 
+  /**
+   * For a writer that announces its change from inside its own statement, where the position
+   * is allocated (the rooms' event write): the NOTIFY channel and the payload around the
+   * position (`${before}${position}${after}`), so the change and its announcement commit
+   * together. After the commit the writer calls `announced()`. Undefined when the target does
+   * not fit one payload (then `notify()` after the commit).
+   */
+  announcement(stream: string, target: Target): { channel: string; before: string; after: string } | undefined {
+    const rest = `${target.roomId !== undefined ? `,"r":${JSON.stringify(target.roomId)}` : ''}${target.userIds?.length ? `,"u":${JSON.stringify(target.userIds)}` : ''}}`;
+    if (rest.length > MAX_PAYLOAD) return undefined;
+    return { channel: NOTIFY_CHANNEL, before: `${this.origin}|{"o":${JSON.stringify(this.origin)},"s":${JSON.stringify(stream)},"p":`, after: rest };
+  }
+
+  /** A change already announced to the other processes (see `announcement`): wakes this process's side. */
+  announced(stream: string, position: number, target: Target): void {
+    this.wakeLocal(target);
+    for (const l of this.listeners) l(stream, position);
+  }
+
   private *wireMessages(stream: string, position: number, target: Target): Generator<Wire> {
     if (target.roomId !== undefined) yield { o: this.origin, s: stream, p: position, r: target.roomId };
     const users = target.userIds ?? [];

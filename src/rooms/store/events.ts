@@ -124,9 +124,11 @@ const WRITE_EVENT: NamedQuery = {
         WHERE $10::text IS NULL AND NOT EXISTS (SELECT 1 FROM event_edges WHERE prev_event_nid = ev.event_nid)
        ON CONFLICT DO NOTHING
      )
-     SELECT event_nid, stream_ordering, NULL::text AS duplicate_of FROM ev
+     SELECT event_nid, stream_ordering, NULL::text AS duplicate_of,
+            CASE WHEN $30::text <> '' THEN pg_notify($30, $31 || stream_ordering || $32) IS NULL END AS announced
+       FROM ev
      UNION ALL
-     SELECT NULL, NULL, event_id FROM dup`,
+     SELECT NULL, NULL, event_id, NULL FROM dup`,
 };
 
 /** The room's head moved since the writer read it (another process wrote): nothing was written. */
@@ -157,6 +159,8 @@ export async function writeEvent(
     roomLock: [number, number];
     pushActions: PushActionsOf[];
     headSeq: number;
+    /** A NOTIFY to send with the event, around its stream position (committed with it). */
+    announce: { channel: string; before: string; after: string } | null;
   },
 ): Promise<{ event_nid: number; stream_ordering: number; duplicate_of: null } | { event_nid: null; stream_ordering: null; duplicate_of: string }> {
   const push = e.pushActions;
@@ -190,6 +194,9 @@ export async function writeEvent(
     e.headSeq,
     e.roomLock[0],
     e.roomLock[1],
+    e.announce?.channel ?? '',
+    e.announce?.before ?? '',
+    e.announce?.after ?? '',
   ]);
   if (res.rows.length === 0) throw new HeadMoved(`the head of room ${e.roomId} moved`);
   return res.rows[0];
