@@ -81,7 +81,8 @@ describe('pushers', () => {
   let server: TestServer;
   let gateway: Gateway;
   before(async () => {
-    server = await startTestServer();
+    // The gateway is on loopback, which push gateways may not be at unless allowed.
+    server = await startTestServer({ push: { ip_range_allowlist: ['127.0.0.1/32'], ip_range_blocklist: [] } });
     gateway = new Gateway();
     await gateway.start();
   });
@@ -276,5 +277,23 @@ describe('pushers', () => {
     assert.equal(done.status, 200, JSON.stringify(done.body));
     const rows = await server.hs.services.db.query('SELECT 1 FROM pushers WHERE user_id = $1', [bob.userId]);
     assert.equal(rows.rowCount, 0);
+  });
+
+  it('does not call a gateway at a private address unless allowed', async () => {
+    const strict = await startTestServer();
+    try {
+      const alice = await strict.register();
+      const bob = await strict.register();
+      const carol = await strict.register();
+      const roomId = await room(alice, bob, carol);
+      // Accepted (the address is only known when resolved), but never called.
+      assert.equal((await alice.post(SET, pusher(gateway, 'key-private'))).status, 200);
+      const eventId = await send(bob, roomId, { msgtype: 'm.text', body: 'to nowhere' });
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.ok(!gateway.received.some((r) => r.body.notification.event_id === eventId));
+      assert.equal((await alice.get('/_matrix/client/v3/pushers')).body.pushers.length, 1);
+    } finally {
+      await strict.stop();
+    }
   });
 });

@@ -62,6 +62,7 @@ export function defaultConfig(serverName: string): Omit<PratConfig, 'server_name
     turn: { uris: [], user_lifetime_seconds: 3600, allow_guests: true },
     presence: { enabled: true },
     user_directory: { search_all_users: false },
+    push: { ip_range_allowlist: [], ip_range_blocklist: [] },
     tls: { extra_ca_files: [] },
   };
 }

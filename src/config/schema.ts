@@ -97,6 +97,12 @@ export interface PratConfig {
     /** Every local user is findable; off: only users who share a room or are in a public room. */
     search_all_users: boolean;
   };
+  push: {
+    /** CIDR ranges push gateways may be at even though private/loopback/link-local. */
+    ip_range_allowlist: string[];
+    /** CIDR ranges refused in addition to the built-in non-public ranges. */
+    ip_range_blocklist: string[];
+  };
   tls: {
     /** Extra CA certificate files trusted for outbound HTTPS (federation, URL previews). */
     extra_ca_files: string[];
@@ -132,6 +138,7 @@ export const configSchema: JSONSchemaType<PratConfig> = {
     'turn',
     'presence',
     'user_directory',
+    'push',
     'tls',
   ],
   properties: {
@@ -316,6 +323,15 @@ export const configSchema: JSONSchemaType<PratConfig> = {
       additionalProperties: false,
       required: ['search_all_users'],
       properties: { search_all_users: { type: 'boolean' } },
+    },
+    push: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['ip_range_allowlist', 'ip_range_blocklist'],
+      properties: {
+        ip_range_allowlist: { type: 'array', items: { type: 'string', minLength: 1 } },
+        ip_range_blocklist: { type: 'array', items: { type: 'string', minLength: 1 } },
+      },
     },
     tls: {
       type: 'object',

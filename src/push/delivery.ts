@@ -9,9 +9,13 @@
 // HttpPusher). A gateway answering `rejected` with the pushkey removes the pusher. Processes on
 // one database take a lease per pusher, so each notification is sent by one of them.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { PratConfig } from '../config/schema.js';
 import type { Database } from '../db/pool.js';
 import type { Logger } from '../logger.js';
+import { AddressPolicy } from '../media/preview.js';
 import type { RoomDeps } from '../rooms/context.js';
+import { postJson } from './gateway-http.js';
 import * as pushersStore from './pushers-store.js';
 import type { PendingAction, PusherRow } from './pushers-store.js';
 import type { Action } from './rules.js';
@@ -69,14 +73,20 @@ export class PushDelivery {
   private knownPushers = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Which addresses gateways may have (push.ip_range_*: private ones refused by default). */
+  private readonly policy: AddressPolicy;
+  private readonly ca: Buffer[];
 
   constructor(
     private readonly db: Database,
     private readonly rooms: () => RoomDeps,
+    config: Pick<PratConfig, 'push' | 'tls'>,
     private readonly log: Logger,
     opts: Partial<DeliveryOptions> = {},
   ) {
     this.opts = { ...DEFAULTS, ...opts };
+    this.policy = new AddressPolicy(config.push.ip_range_allowlist, config.push.ip_range_blocklist);
+    this.ca = config.tls.extra_ca_files.map((f) => readFileSync(f));
   }
 
   async start(): Promise<void> {
@@ -265,9 +275,9 @@ export class PushDelivery {
     const timer = setTimeout(() => controller.abort(), this.opts.requestTimeoutMs);
     this.inflight.add(controller);
     try {
-      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal, redirect: 'error' });
-      const text = await res.text();
-      if (!res.ok) {
+      const res = await postJson(new URL(url), body, { policy: this.policy, signal: controller.signal, ca: this.ca });
+      const text = res.body;
+      if (res.status < 200 || res.status >= 300) {
         this.log.info({ pusher: p.id, status: res.status }, 'push gateway answered an error');
         return undefined;
       }
