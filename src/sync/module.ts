@@ -64,6 +64,11 @@ export function threadOf(content: Record<string, unknown>): string {
   return '';
 }
 
+/** Whom a new event concerns: the room's members, and a membership change's target even before they are in the room's waiter set. */
+function eventTarget(e: { room_id: string; type: string; state_key?: string }): { roomId: string; userIds: string[] } {
+  return { roomId: e.room_id, userIds: e.type === 'm.room.member' && typeof e.state_key === 'string' ? [e.state_key] : [] };
+}
+
 export const roomsView: RoomsView = {
   membership: (db, roomId, userId) => roomsSql.membershipIn(db, roomId, userId),
   async eventPosition(db, roomId, eventId) {
@@ -168,15 +173,17 @@ export function buildSync(opts: {
   opts.toDevice.streamListeners.push(onKeysChange);
 
   opts.rooms.deps.pushEvaluator = pushEvaluator(push, config.server_name, opts.rooms, log);
+  // The event's write statement sends its NOTIFY (one commit for both).
+  opts.rooms.deps.announcer = (e) => notifier.announcement('events', eventTarget(e));
   opts.rooms.onEventsPersisted((events) => {
     const suffix = `:${config.server_name}`;
     for (const p of events) {
       const e = p.event;
       // Sending is activity: the sender is online and active (presence idle timer).
       if (e.sender.endsWith(suffix)) presence.markActive(e.sender).catch((err) => log.warn({ err }, 'could not mark presence active'));
-      // A membership change concerns its target even before they are in the room's waiter set.
-      const userIds = e.type === 'm.room.member' && typeof e.state_key === 'string' ? [e.state_key] : [];
-      notifier.notify('events', p.stream, { roomId: e.room_id, userIds });
+      const target = eventTarget(e);
+      if (p.announced) notifier.announced('events', p.stream, target);
+      else notifier.notify('events', p.stream, target);
     }
   });
 
