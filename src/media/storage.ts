@@ -3,7 +3,7 @@
 // same file uploaded twice is stored once.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -44,6 +44,16 @@ export interface MediaStorage {
 }
 
 const WRITE_BATCH_BYTES = 1024 * 1024;
+
+/** fsync of a directory: makes the entries created in it (a rename, a new subdirectory) durable. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
 
 /** Writes every chunk, looping on short writes. */
 async function writeAll(fh: FileHandle, chunks: Buffer[]): Promise<void> {
@@ -86,7 +96,15 @@ export class FilesystemMediaStorage implements MediaStorage {
 
   private async ensureDir(dir: string): Promise<void> {
     if (this.madeDirs.has(dir)) return;
-    await mkdir(dir, { recursive: true });
+    const first = await mkdir(dir, { recursive: true });
+    // Each new directory's entry lives in its parent: synced too, or a power cut could lose the
+    // directory of a file whose row is committed.
+    if (first !== undefined) {
+      for (let d = dir; dirname(d) !== d; d = dirname(d)) {
+        await syncDir(dirname(d));
+        if (d === first) break;
+      }
+    }
     this.madeDirs.add(dir);
   }
 
@@ -157,9 +175,12 @@ export class FilesystemMediaStorage implements MediaStorage {
             await unlink(tmp);
             return;
           }
-          await this.ensureDir(join(finalPath, '..'));
+          await this.ensureDir(dirname(finalPath));
           // rename() replaces atomically: two concurrent identical uploads both end with one file.
           await rename(tmp, finalPath);
+          // The file's bytes were synced before; its new name must be too before the caller
+          // commits the row that points at it (the rename alone may sit in the page cache).
+          await syncDir(dirname(finalPath));
         } finally {
           this.live.delete(tmp);
         }
