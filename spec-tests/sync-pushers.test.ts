@@ -296,4 +296,26 @@ describe('pushers', () => {
       await strict.stop();
     }
   });
+
+  it('delivers each notification once with two server processes on the database', async () => {
+    const two = await startTestServer({ push: { ip_range_allowlist: ['127.0.0.1/32'], ip_range_blocklist: [] } }, { databaseUrl: server.databaseUrl });
+    try {
+      const alice = await server.register();
+      const bob = await server.register();
+      const carol = await server.register();
+      const roomId = await room(alice, bob, carol);
+      assert.equal((await alice.post(SET, pusher(gateway, 'key-two'))).status, 200);
+      // Bob sends through the other process: its NOTIFY wakes delivery in both.
+      const bobOnTwo = new TestClient(two.baseUrl);
+      bobOnTwo.token = bob.token;
+      const sent: string[] = [];
+      for (let i = 0; i < 5; i++) sent.push(await send(bobOnTwo, roomId, { msgtype: 'm.text', body: `across ${i}` }));
+      await gateway.waitFor((x) => x.event_id === sent.at(-1));
+      await new Promise((r) => setTimeout(r, 500));
+      const got = gateway.received.filter((r) => r.body.notification.devices[0].pushkey === 'key-two').map((r) => r.body.notification.event_id);
+      assert.deepEqual(got, sent);
+    } finally {
+      await two.stop();
+    }
+  });
 });
