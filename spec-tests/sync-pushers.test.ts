@@ -199,6 +199,22 @@ describe('pushers', () => {
     assert.ok(!gateway.received.some((r) => r.body.notification.event_id === own));
   });
 
+  it('updates the badge count alone when the user reads', async () => {
+    const alice = await server.register();
+    const bob = await server.register();
+    const carol = await server.register();
+    const roomId = await room(alice, bob, carol);
+    assert.equal((await alice.post(SET, pusher(gateway, 'key-badge'))).status, 200);
+    const eventId = await send(bob, roomId, { msgtype: 'm.text', body: 'read me' });
+    const n = await gateway.waitFor((x) => x.event_id === eventId);
+    assert.deepEqual(n.counts, { unread: 1 });
+    const r = await alice.post(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/receipt/m.read/${encodeURIComponent(eventId)}`, {});
+    assert.equal(r.status, 200);
+    const badge = await gateway.waitFor((x) => x.event_id === undefined && x.devices[0].pushkey === 'key-badge');
+    assert.deepEqual(badge.counts, { unread: 0 });
+    assert.deepEqual(badge.devices, [{ app_id: 'org.example.app', pushkey: 'key-badge', pushkey_ts: badge.devices[0].pushkey_ts, data: {} }]);
+  });
+
   it('sends only ids and counts in the event_id_only format', async () => {
     const alice = await server.register();
     const bob = await server.register();

@@ -8,6 +8,10 @@
 // day is skipped, so a gateway that comes back is not flooded with stale ones (Synapse's
 // HttpPusher). A gateway answering `rejected` with the pushkey removes the pusher. Processes on
 // one database take a lease per pusher, so each notification is sent by one of them.
+//
+// A read receipt that changes a user's unread count sends that count alone (no event), so a
+// phone's badge follows reads made elsewhere (Synapse's on_new_receipts); badge updates are
+// idempotent and not retried.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { PratConfig } from '../config/schema.js';
@@ -69,6 +73,12 @@ export class PushDelivery {
   private readonly runs = new Set<Promise<void>>();
   private scanning = false;
   private rescan = false;
+  /** Receipts stream position up to which badge updates were considered. */
+  private receiptsSeen: number | undefined;
+  private receiptScan: Promise<void> | undefined;
+  private receiptRescan = false;
+  /** The unread count each pusher's gateway was last told (badge updates only on change). */
+  private readonly badges = new Map<number, number>();
   /** Pushers on the database as last counted (or set here since): no scans while there are none. */
   private knownPushers = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -97,7 +107,9 @@ export class PushDelivery {
 
   /** Subscribed to the notifier: a change on the events stream may have new push actions. */
   readonly onNotify = (stream: string): void => {
-    if (stream === 'events' && this.knownPushers > 0) this.scanSoon();
+    if (this.knownPushers === 0) return;
+    if (stream === 'events') this.scanSoon();
+    else if (stream === 'receipts') this.badgesSoon();
   };
 
   /** A pusher was set in this process. */
@@ -116,6 +128,7 @@ export class PushDelivery {
 
   private async sweep(): Promise<void> {
     try {
+      this.receiptsSeen ??= await pushersStore.maxReceiptPosition(this.db);
       this.knownPushers = await pushersStore.countPushers(this.db);
       if (this.knownPushers > 0) this.scanSoon();
     } catch (err) {
@@ -144,6 +157,44 @@ export class PushDelivery {
         this.scanning = false;
       }
     })();
+  }
+
+  /** Badge updates for pushers whose users' read receipts moved; wake-ups coalesce. */
+  private badgesSoon(): void {
+    if (this.closed || this.receiptsSeen === undefined) return;
+    if (this.receiptScan) {
+      this.receiptRescan = true;
+      return;
+    }
+    const scan = (async () => {
+      try {
+        do {
+          this.receiptRescan = false;
+          const to = await pushersStore.maxReceiptPosition(this.db);
+          const ids = await pushersStore.pushersWithNewReceipts(this.db, this.receiptsSeen!, to);
+          this.receiptsSeen = Math.max(this.receiptsSeen!, to);
+          for (const id of ids) {
+            const p = await pushersStore.pusherById(this.db, id);
+            if (p && !this.closed) await this.sendBadge(p);
+          }
+        } while (this.receiptRescan && !this.closed);
+      } catch (err) {
+        if (!this.closed) this.log.warn({ err }, 'push badge update failed');
+      } finally {
+        this.receiptScan = undefined;
+      }
+    })();
+    this.receiptScan = scan;
+    this.runs.add(scan);
+    void scan.finally(() => this.runs.delete(scan));
+  }
+
+  private async sendBadge(p: PusherRow): Promise<void> {
+    const unread = await this.unreadCount(p.user_id);
+    if (this.badges.get(p.id) === unread) return;
+    const { url, ...deviceData } = p.data as { url: string } & Record<string, unknown>;
+    const notification = { counts: { unread }, devices: [{ app_id: p.app_id, pushkey: p.pushkey, pushkey_ts: Math.floor(p.pushkey_ts / 1000), data: deviceData }] };
+    if ((await this.post(url, { notification }, p)) !== undefined) this.badges.set(p.id, unread);
   }
 
   private kick(id: number): void {
@@ -233,8 +284,9 @@ export class PushDelivery {
     const tweaks = tweaksOf(row.actions);
     // High priority only for what may ring or highlight (encrypted: unknown, so high), as Synapse.
     const prio = e.type === 'm.room.encrypted' || tweaks['highlight'] === true || tweaks['sound'] !== undefined ? 'high' : 'low';
+    // Sent even when 0 (as Synapse): a gateway clears the badge only when told.
     const unread = await this.unreadCount(p.user_id);
-    const counts = unread > 0 ? { counts: { unread } } : {};
+    const counts = { counts: { unread } };
     const { url, ...deviceData } = p.data as { url: string } & Record<string, unknown>;
     const device: Record<string, unknown> = { app_id: p.app_id, pushkey: p.pushkey, pushkey_ts: Math.floor(p.pushkey_ts / 1000), data: deviceData };
     let notification: Record<string, unknown>;
@@ -261,6 +313,7 @@ export class PushDelivery {
     notification['devices'] = [device];
     const rejected = await this.post(url, { notification }, p);
     if (rejected === undefined) return 'failed';
+    this.badges.set(p.id, unread);
     if (rejected.includes(p.pushkey)) {
       this.log.info({ pusher: p.id, appId: p.app_id }, 'pushkey rejected by the gateway: removing the pusher');
       await pushersStore.deletePusher(this.db, p.user_id, p.app_id, p.pushkey);

@@ -109,6 +109,20 @@ export async function pushersWithWork(db: Queryable, upTo: number): Promise<numb
   return (await db.query<{ id: number }>(WITH_WORK, [upTo])).rows.map((r) => r.id);
 }
 
+/** HTTP pushers of users whose read receipts moved in (from, to] (their badge may have changed). */
+const READ_MOVED = `
+  SELECT DISTINCT p.id FROM sync_receipts r JOIN pushers p ON p.user_id = r.user_id
+  WHERE p.kind = 'http' AND r.stream_id > $1 AND r.stream_id <= $2 AND r.receipt_type IN ('m.read', 'm.read.private')`;
+
+export async function pushersWithNewReceipts(db: Queryable, from: number, to: number): Promise<number[]> {
+  if (to <= from) return [];
+  return (await db.query<{ id: number }>(READ_MOVED, [from, to])).rows.map((r) => r.id);
+}
+
+export async function maxReceiptPosition(db: Queryable): Promise<number> {
+  return (await db.query<{ pos: number }>('SELECT COALESCE(MAX(stream_id), 0) AS pos FROM sync_receipts')).rows[0]!.pos;
+}
+
 export async function maxStreamOrdering(db: Queryable): Promise<number> {
   return (await db.query<{ pos: number }>('SELECT COALESCE(MAX(stream_ordering), 0) AS pos FROM events')).rows[0]!.pos;
 }
