@@ -115,7 +115,8 @@ describe('sync: account data, tags, ignored users, filters, presence', () => {
     const alice = await server.register();
     const bob = await server.register();
     const carol = await server.register();
-    const roomId = await createRoom(alice, { invite: [bob.userId, carol.userId] });
+    // Named: an unnamed room's heroes come with their member events too (sync-details).
+    const roomId = await createRoom(alice, { name: 'Lazy', invite: [bob.userId, carol.userId] });
     await join(bob, roomId);
     await join(carol, roomId);
     await send(carol, roomId, { msgtype: 'm.text', body: 'carol early' });
