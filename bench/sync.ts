@@ -1,13 +1,14 @@
 // On-demand benchmark of sync (never part of `npm test`):
 //   npx tsx bench/sync.ts [--idle 1000] [--samples 200] [--rooms 200] [--messages 50] [--async-commit]
 //                         [--server-flags "--max-semi-space-size=4"]
-// Starts a throwaway PostgreSQL cluster and the server as its own process (src/main.ts), so
-// the resident memory printed is the server's alone, then prints:
+// Starts a throwaway PostgreSQL cluster and the server as its own process, built and run as
+// `npm start` runs it (dist/main.js), so the resident memory printed is the server's alone, then
+// prints:
 //  - send-to-sync latency (a PUT /send while the receiver long-polls, until its /sync returns),
 //    median and p99, with `--idle` other users' long-polls open and idle;
 //  - the server's resident memory at rest and with those long-polls open;
 //  - an initial sync of a user in `--rooms` rooms with `--messages` messages each.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,7 +41,8 @@ const port = await new Promise<number>((resolvePort) => {
   });
 });
 if (SERVER_FLAGS.length > 0) console.log(`server node flags: ${SERVER_FLAGS.join(' ')}`);
-const child = spawn(process.execPath, [...SERVER_FLAGS, '--import', 'tsx', 'src/main.ts', '--data-dir', dir, '--port', String(port)], {
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+const child = spawn(process.execPath, [...SERVER_FLAGS, '--enable-source-maps', 'dist/main.js', '--data-dir', dir, '--port', String(port)], {
   env: { ...process.env, NODE_OPTIONS: '' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
