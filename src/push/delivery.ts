@@ -73,6 +73,8 @@ export class PushDelivery {
   private readonly runs = new Set<Promise<void>>();
   private scanning = false;
   private rescan = false;
+  /** Room stream position up to which new events were scanned for pushers with work. */
+  private eventsSeen: number | undefined;
   /** Receipts stream position up to which badge updates were considered. */
   private receiptsSeen: number | undefined;
   private receiptScan: Promise<void> | undefined;
@@ -106,8 +108,12 @@ export class PushDelivery {
   }
 
   /** Subscribed to the notifier: a change on the events stream may have new push actions. */
-  readonly onNotify = (stream: string): void => {
-    if (this.knownPushers === 0) return;
+  readonly onNotify = (stream: string, position: number): void => {
+    if (this.knownPushers === 0) {
+      // Nothing to push: the next scan starts from here, not from where the last one stopped.
+      if (stream === 'events' && this.eventsSeen !== undefined) this.eventsSeen = Math.max(this.eventsSeen, position);
+      return;
+    }
     if (stream === 'events') this.scanSoon();
     else if (stream === 'receipts') this.badgesSoon();
   };
@@ -126,19 +132,22 @@ export class PushDelivery {
     await Promise.allSettled([...this.runs]);
   }
 
+  /** Every pusher against its own position: a start, and anything the wake-up scans missed. */
   private async sweep(): Promise<void> {
     try {
       this.receiptsSeen ??= await pushersStore.maxReceiptPosition(this.db);
       this.knownPushers = await pushersStore.countPushers(this.db);
-      if (this.knownPushers > 0) this.scanSoon();
+      const upTo = await pushersStore.maxStreamOrdering(this.db);
+      if (this.knownPushers > 0) for (const id of await pushersStore.pushersWithWork(this.db, upTo)) this.kick(id);
+      this.eventsSeen ??= upTo;
     } catch (err) {
       if (!this.closed) this.log.warn({ err }, 'pusher sweep failed');
     }
   }
 
-  /** Finds pushers with work; wake-ups during a scan coalesce into one more scan. */
+  /** Finds pushers with work in the new events; wake-ups during a scan coalesce into one more. */
   private scanSoon(): void {
-    if (this.closed) return;
+    if (this.closed || this.eventsSeen === undefined) return;
     if (this.scanning) {
       this.rescan = true;
       return;
@@ -149,7 +158,10 @@ export class PushDelivery {
         do {
           this.rescan = false;
           const upTo = await pushersStore.maxStreamOrdering(this.db);
-          for (const id of await pushersStore.pushersWithWork(this.db, upTo)) this.kick(id);
+          const ids = await pushersStore.pushersWithWorkIn(this.db, this.eventsSeen!, upTo);
+          // Positions commit in order: nothing at or below upTo can appear later.
+          this.eventsSeen = Math.max(this.eventsSeen!, upTo);
+          for (const id of ids) this.kick(id);
         } while (this.rescan && !this.closed);
       } catch (err) {
         if (!this.closed) this.log.warn({ err }, 'pusher scan failed');

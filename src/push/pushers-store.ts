@@ -109,6 +109,24 @@ export async function pushersWithWork(db: Queryable, upTo: number): Promise<numb
   return (await db.query<{ id: number }>(WITH_WORK, [upTo])).rows.map((r) => r.id);
 }
 
+/**
+ * The wake-up scan: HTTP pushers with push actions for the events in (from, to], found from the
+ * new events (unique index), their rooms' joined members (primary key) and those members'
+ * pushers, so its cost follows the new events, not the number of pushers. Members who left
+ * since are found by the periodic pushersWithWork sweep.
+ */
+const WORK_IN_RANGE = `
+  SELECT DISTINCT p.id FROM events e
+  JOIN room_memberships m ON m.room_nid = e.room_nid AND m.membership = 'join'
+  JOIN pushers p ON p.user_id = m.user_id
+  WHERE e.stream_ordering > $1 AND e.stream_ordering <= $2 AND p.kind = 'http' AND p.last_stream_ordering < e.stream_ordering
+    AND EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = p.user_id AND a.stream_ordering = e.stream_ordering)`;
+
+export async function pushersWithWorkIn(db: Queryable, from: number, to: number): Promise<number[]> {
+  if (to <= from) return [];
+  return (await db.query<{ id: number }>(WORK_IN_RANGE, [from, to])).rows.map((r) => r.id);
+}
+
 /** HTTP pushers of users whose read receipts moved in (from, to] (their badge may have changed). */
 const READ_MOVED = `
   SELECT DISTINCT p.id FROM sync_receipts r JOIN pushers p ON p.user_id = r.user_id
