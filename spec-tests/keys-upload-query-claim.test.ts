@@ -126,13 +126,13 @@ describe('keys: upload, query, claim, changes', () => {
     const keys = server.hs.services.keys;
     const fb = alice.fallbackKey('F1');
     await alice.upload({ fallback_keys: fb });
-    assert.deepEqual(await keys.unusedFallbackKeyTypes(alice.client.userId, alice.client.deviceId), ['signed_curve25519']);
+    assert.deepEqual((await keys.syncKeyFigures(alice.client.userId, alice.client.deviceId)).fallback, ['signed_curve25519']);
     await bob.post(CLAIM, { one_time_keys: { [alice.client.userId]: { [alice.client.deviceId]: 'signed_curve25519' } } });
-    assert.deepEqual(await keys.unusedFallbackKeyTypes(alice.client.userId, alice.client.deviceId), []);
+    assert.deepEqual((await keys.syncKeyFigures(alice.client.userId, alice.client.deviceId)).fallback, []);
     await alice.upload({ fallback_keys: fb });
-    assert.deepEqual(await keys.unusedFallbackKeyTypes(alice.client.userId, alice.client.deviceId), [], 'same key: still used');
+    assert.deepEqual((await keys.syncKeyFigures(alice.client.userId, alice.client.deviceId)).fallback, [], 'same key: still used');
     await alice.upload({ fallback_keys: alice.fallbackKey('F2') });
-    assert.deepEqual(await keys.unusedFallbackKeyTypes(alice.client.userId, alice.client.deviceId), ['signed_curve25519']);
+    assert.deepEqual((await keys.syncKeyFigures(alice.client.userId, alice.client.deviceId)).fallback, ['signed_curve25519']);
   });
 
   it('refuses two fallback keys of one algorithm in one upload', async () => {

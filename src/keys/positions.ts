@@ -14,8 +14,8 @@
 //    next sync call deleteToDeviceUpTo(user, device, since.toDevice) first.
 //  - device_lists.changed: KeysService.changedUsersBetween(user, from, to); `left` and users who
 //    newly share a room come from the rooms side (RoomMembershipView in service.ts).
-//  - device_one_time_keys_count / device_unused_fallback_key_types: KeysService.oneTimeKeyCounts
-//    and unusedFallbackKeyTypes.
+//  - device_one_time_keys_count / device_unused_fallback_key_types: KeysService.syncKeyFigures
+//    (one query).
 //  - wake-ups: subscribe to KeysService.streamListeners / ToDeviceService.streamListeners; each
 //    call names the position and the users whose sync should wake (for device lists, the users
 //    whose keys changed: fan out to those who share a room with them).

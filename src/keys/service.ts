@@ -155,10 +155,12 @@ export class KeysService {
     return { [ALWAYS_COUNTED_ALGORITHM]: 0, ...(await deviceKeys.countOneTimeKeys(db, userId, deviceId)) };
   }
 
-  /** For sync's device_unused_fallback_key_types. */
-  unusedFallbackKeyTypes(userId: string, deviceId: string, db: Queryable = this.db): Promise<string[]> {
-    return deviceKeys.unusedFallbackKeyTypes(db, userId, deviceId);
+  /** Sync's device_one_time_keys_count and device_unused_fallback_key_types, in one query. */
+  async syncKeyFigures(userId: string, deviceId: string, db: Queryable = this.db): Promise<{ counts: Record<string, number>; fallback: string[] }> {
+    const { counts, fallback } = await deviceKeys.keyFiguresForSync(db, userId, deviceId);
+    return { counts: { [ALWAYS_COUNTED_ALGORITHM]: 0, ...counts }, fallback };
   }
+
 
   // ---- query ----------------------------------------------------------------------------
 

@@ -40,6 +40,12 @@ const SQL = {
     ON CONFLICT (user_id, device_id, algorithm, key_id) DO NOTHING`,
   countOneTimeKeys: `SELECT algorithm, count(*)::int AS n FROM e2e_one_time_keys
     WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm`,
+  // Both of sync's per-device key figures in one round trip.
+  keyFiguresForSync: `SELECT
+      (SELECT COALESCE(json_object_agg(algorithm, n), '{}') FROM
+         (SELECT algorithm, count(*)::int AS n FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm) c) AS counts,
+      (SELECT COALESCE(json_agg(algorithm ORDER BY algorithm), '[]') FROM e2e_fallback_keys
+         WHERE user_id = $1 AND device_id = $2 AND NOT used) AS fallback`,
   // One key per wanted (user, device, algorithm), oldest first. FOR UPDATE SKIP LOCKED: a
   // concurrent claim that locked a row first gets it; this one moves on to the next row, and the
   // DELETE ... RETURNING makes the hand-out final. A key can never be returned twice.
@@ -64,7 +70,6 @@ const SQL = {
     WHERE f.user_id = w.user_id AND f.device_id = w.device_id AND f.algorithm = w.algorithm
       AND d.user_id = w.user_id AND d.device_id = w.device_id
     RETURNING f.user_id, f.device_id, f.algorithm, f.key_id, f.key_json`,
-  unusedFallbackTypes: 'SELECT algorithm FROM e2e_fallback_keys WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm',
   deleteDeviceKeys: 'DELETE FROM e2e_device_keys WHERE user_id = $1 AND device_id = ANY($2::text[])',
   deleteOneTimeKeys: 'DELETE FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = ANY($2::text[])',
   deleteFallbackKeys: 'DELETE FROM e2e_fallback_keys WHERE user_id = $1 AND device_id = ANY($2::text[])',
@@ -129,6 +134,12 @@ export async function insertOneTimeKeys(
   ]);
 }
 
+/** One-time key counts by algorithm and unused fallback key types, in one query (sync). */
+export async function keyFiguresForSync(db: Queryable, userId: string, deviceId: string): Promise<{ counts: Record<string, number>; fallback: string[] }> {
+  const r = await db.query<{ counts: Record<string, number>; fallback: string[] }>(SQL.keyFiguresForSync, [userId, deviceId]);
+  return r.rows[0]!;
+}
+
 export async function countOneTimeKeys(db: Queryable, userId: string, deviceId: string): Promise<Record<string, number>> {
   const r = await db.query<{ algorithm: string; n: number }>(SQL.countOneTimeKeys, [userId, deviceId]);
   return Object.fromEntries(r.rows.map((row) => [row.algorithm, row.n]));
@@ -164,10 +175,6 @@ export async function getFallbackKey(
 /** Stores a new fallback key for the algorithm, replacing the old one, as not yet used. */
 export async function setFallbackKey(db: Queryable, userId: string, deviceId: string, algorithm: string, keyId: string, keyJson: string): Promise<void> {
   await db.query(SQL.setFallbackKey, [userId, deviceId, algorithm, keyId, keyJson]);
-}
-
-export async function unusedFallbackKeyTypes(db: Queryable, userId: string, deviceId: string): Promise<string[]> {
-  return (await db.query<{ algorithm: string }>(SQL.unusedFallbackTypes, [userId, deviceId])).rows.map((r) => r.algorithm);
 }
 
 /** Removes every key of the devices (device keys, one-time and fallback keys). */

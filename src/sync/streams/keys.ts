@@ -41,10 +41,7 @@ export class ToDeviceStream implements StreamProvider {
       // When cut, next_batch stops at the last delivered message; the rest comes next time.
       if (msgs.limited) ctx.cap.toDevice = msgs.position;
     }
-    const [counts, fallback] = await Promise.all([
-      this.keys.oneTimeKeyCounts(ctx.userId, ctx.deviceId, ctx.tx),
-      this.keys.unusedFallbackKeyTypes(ctx.userId, ctx.deviceId, ctx.tx),
-    ]);
+    const { counts, fallback } = await this.keys.syncKeyFigures(ctx.userId, ctx.deviceId, ctx.tx);
     ctx.res.device_one_time_keys_count = counts;
     ctx.res.device_unused_fallback_key_types = fallback;
   }
