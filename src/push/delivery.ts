@@ -250,6 +250,7 @@ export class PushDelivery {
         const outcome = await this.sendOne(p, row);
         if (outcome === 'removed') return;
         if (outcome === 'failed') {
+          if (this.closed) return; // aborted by shutdown, not the gateway's failure
           const now = Date.now();
           if (p.failing_since === null) {
             p.failing_since = now;
