@@ -87,16 +87,10 @@ export const roomsView: RoomsView = {
 /** Users who started or stopped sharing a room with `userId` between two room positions. */
 export async function membershipChanges(db: Queryable, userId: string, from: number, to: number): Promise<{ joined: string[]; left: string[] }> {
   if (to <= from) return { joined: [], left: [] };
-  const [changes, sharing] = await Promise.all([roomsSql.membershipChangesAround(db, userId, from, to), roomsView.usersSharingRooms(db, userId)]);
-  const now = new Set(sharing);
-  const joined = new Set<string>();
-  const left = new Set<string>();
-  for (const c of changes) {
-    if (c.user_id === userId) continue;
-    if (now.has(c.user_id)) joined.add(c.user_id);
-    else left.add(c.user_id);
-  }
-  return { joined: [...joined], left: [...left] };
+  const joined: string[] = [];
+  const left: string[] = [];
+  for (const c of await roomsSql.membershipChangesSharing(db, userId, from, to)) (c.shares_now ? joined : left).push(c.user_id);
+  return { joined, left };
 }
 
 export function buildSync(opts: {

@@ -169,8 +169,13 @@ const MEMBERSHIP_CHANGES = `
   WHERE mine.user_id = $1 AND (mine.membership IN ('join', 'leave', 'ban'))
     AND (o.stream_ordering > $2 AND o.stream_ordering <= $3 OR mine.stream_ordering > $2 AND mine.stream_ordering <= $3)`;
 
-export async function membershipChangesAround(db: Queryable, userId: string, from: number, to: number): Promise<{ user_id: string; membership: string }[]> {
-  return (await db.query(MEMBERSHIP_CHANGES, [userId, from, to])).rows;
+/** The users of MEMBERSHIP_CHANGES, each with whether they share a room with `$1` now (one round trip). */
+const MEMBERSHIP_CHANGES_SHARING = `
+  WITH changed AS (${MEMBERSHIP_CHANGES}), sharing AS (${SHARING})
+  SELECT DISTINCT c.user_id, c.user_id IN (SELECT user_id FROM sharing) AS shares_now FROM changed c WHERE c.user_id <> $1`;
+
+export async function membershipChangesSharing(db: Queryable, userId: string, from: number, to: number): Promise<{ user_id: string; shares_now: boolean }[]> {
+  return (await db.query(MEMBERSHIP_CHANGES_SHARING, [userId, from, to])).rows;
 }
 
 const MAX_STREAM = 'SELECT COALESCE(MAX(stream_ordering), 0) AS pos FROM events';
