@@ -84,7 +84,19 @@ export class EventLoader {
       else missing.push(nid);
     }
     if (missing.length === 0) return out;
-    for (const row of await sql.getEventRows(db, [...new Set(missing)])) {
+    for (const [nid, stored] of this.fromRows(db, await sql.getEventRows(db, [...new Set(missing)]))) out.set(nid, stored);
+    return out;
+  }
+
+  /**
+   * Events from rows a query already read (`sql.EventRow` columns): a reader that selects
+   * events with its own conditions gets them without a second round trip, and the cache is kept
+   * as by byNids (parsed PDUs reused, rows refreshed).
+   */
+  fromRows(db: Queryable, rows: sql.EventRow[]): Map<number, StoredEvent> {
+    const out = new Map<number, StoredEvent>();
+    const pending = this.uncommitted.get(db);
+    for (const row of rows) {
       const prior = this.cache.get(row.event_nid);
       const stored: StoredEvent = {
         nid: row.event_nid,

@@ -42,7 +42,8 @@ export interface EventRow {
   json: string;
 }
 
-const EVENT_COLUMNS =
+/** The columns of an EventRow, for readers that select events themselves (EventLoader.fromRows). */
+export const EVENT_COLUMNS =
   'event_nid, room_nid, stream_ordering, depth, state_key_nid, rejected_reason, state_before, state_after, replaces_nid, redacted_by, json';
 
 export async function getEventRows(db: Queryable, nids: number[]): Promise<EventRow[]> {

@@ -2,10 +2,13 @@
 // query per section for all of a user's rooms, not one per room. Writes to these tables belong
 // to src/rooms; nothing here changes them.
 import type { Queryable } from '../../db/pool.js';
+import { EVENT_COLUMNS, type EventRow } from '../../rooms/store/events.js';
 
 export interface MembershipRow {
   room_id: string;
   room_nid: number;
+  /** The room's version. */
+  version: string;
   membership: string;
   event_nid: number;
   stream_ordering: number;
@@ -13,7 +16,7 @@ export interface MembershipRow {
 }
 
 const MEMBERSHIPS = `
-  SELECT r.room_id, m.room_nid, m.membership, m.event_nid, m.stream_ordering, m.forgotten
+  SELECT r.room_id, m.room_nid, r.version, m.membership, m.event_nid, m.stream_ordering, m.forgotten
   FROM room_memberships m JOIN rooms r USING (room_nid)
   WHERE m.user_id = $1 AND m.stream_ordering <= $2`;
 
@@ -53,13 +56,14 @@ export async function joinedRooms(db: Queryable, userId: string): Promise<string
 
 /**
  * The newest events of each room in (from, to], at most `limit` + 1 per room (the extra one tells
- * whether the timeline was cut), newest first. One index range scan per room (LATERAL).
+ * whether the timeline was cut), newest first, whole rows (EventLoader.fromRows: no second read
+ * by nid). One index range scan per room (LATERAL).
  */
 const TIMELINE = `
-  SELECT x.room_nid, l.event_nid, l.stream_ordering
+  SELECT l.*
   FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(room_nid, from_pos, to_pos)
   CROSS JOIN LATERAL (
-    SELECT e.event_nid, e.stream_ordering FROM events e
+    SELECT ${EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')} FROM events e
     WHERE e.room_nid = x.room_nid AND e.stream_ordering > x.from_pos AND e.stream_ordering <= x.to_pos
       AND e.rejected_reason IS NULL
     ORDER BY e.stream_ordering DESC LIMIT $4
@@ -69,7 +73,7 @@ export async function timelineSlices(
   db: Queryable,
   ranges: { roomNid: number; from: number; to: number }[],
   limitPlusOne: number,
-): Promise<{ room_nid: number; event_nid: number; stream_ordering: number }[]> {
+): Promise<EventRow[]> {
   if (ranges.length === 0) return [];
   return (
     await db.query(TIMELINE, [ranges.map((r) => r.roomNid), ranges.map((r) => r.from), ranges.map((r) => r.to), limitPlusOne])

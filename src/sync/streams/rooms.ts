@@ -112,16 +112,15 @@ export class RoomsStream implements StreamProvider {
     const limit = Math.min(tf?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
     const slices = limit === 0 ? [] : await sql.timelineSlices(tx, plans.map((p) => ({ roomNid: p.m.room_nid, from: p.from, to: p.to })), limit + 1);
     const byRoom = new Map<number, { event_nid: number; stream_ordering: number }[]>();
-    for (const s of slices) (byRoom.get(s.room_nid) ?? byRoom.set(s.room_nid, []).get(s.room_nid)!).push(s);
-    const loaded = await this.d.events.byNids(tx, slices.map((s) => s.event_nid), { fresh: true });
-    const roomRows = new Map((await sql.roomsByNid(tx, plans.map((p) => p.m.room_nid))).map((r) => [r.room_nid, r]));
+    // (Rows in a stream range: stream_ordering is set.)
+    for (const s of slices) (byRoom.get(s.room_nid) ?? byRoom.set(s.room_nid, []).get(s.room_nid)!).push({ event_nid: s.event_nid, stream_ordering: s.stream_ordering! });
+    const loaded = this.d.events.fromRows(tx, slices);
     // The state at `since` of incremental rooms whose timeline was cut (for the state delta).
     const needSinceState: { roomNid: number; pos: number }[] = [];
     const prepared: { plan: Plan; events: StoredEvent[]; limited: boolean; version: RoomVersion }[] = [];
     for (const plan of plans) {
-      const room = roomRows.get(plan.m.room_nid);
-      const version = room ? getRoomVersion(room.version) : undefined;
-      if (!room || !version) continue;
+      const version = getRoomVersion(plan.m.version);
+      if (!version) continue;
       const rows = (byRoom.get(plan.m.room_nid) ?? []).sort((a, b) => a.stream_ordering - b.stream_ordering);
       const limited = rows.length > limit || (limit === 0 && plan.full);
       const kept = rows.slice(Math.max(0, rows.length - limit));
@@ -268,7 +267,8 @@ export class RoomsStream implements StreamProvider {
         };
       }
     });
-    const heroes = await this.summaries(ctx, summaryRooms, roomRows);
+    const summarised = summaryRooms.length === 0 ? [] : await sql.roomsByNid(tx, summaryRooms);
+    const heroes = await this.summaries(ctx, summaryRooms, new Map(summarised.map((r) => [r.room_nid, r])));
     if (ctx.filter.room?.state?.lazy_load_members) await this.heroMembers(ctx, heroes, heroContext, sentMembers, since, nextPos, shape);
   }
 
