@@ -134,4 +134,28 @@ describe('push rules', () => {
     assert.ok(afterRead.body.notifications.every((n: any) => n.read === true));
     assert.equal((await bob.get('/_matrix/client/v3/notifications?limit=x')).status, 400);
   });
+
+  it('notifies members of joins only through a rule of their own (the defaults silence membership events)', async () => {
+    const alice = await server.register();
+    const bob = await server.register();
+    const dave = await server.register();
+    const carol = await server.register();
+    const roomId = await sharedRoom(alice, bob, dave);
+    // Bob wants to hear of every membership change; Dave keeps the defaults.
+    const rule = { conditions: [{ kind: 'event_match', key: 'type', pattern: 'm.room.member' }], actions: ['notify'] };
+    assert.equal((await bob.put(`${R}/global/override/joins`, rule)).status, 200);
+    const countOf = async (c: typeof bob) => (await sync(c)).rooms.join[roomId].unread_notifications.notification_count;
+    const bobBefore = await countOf(bob);
+    const daveBefore = await countOf(dave);
+    // (An invite and a join: two membership events.)
+    assert.equal((await alice.post(`/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { user_id: carol.userId })).status, 200);
+    assert.equal((await carol.post(`/_matrix/client/v3/rooms/${enc(roomId)}/join`, {})).status, 200);
+    assert.equal(await countOf(bob), bobBefore + 2);
+    assert.equal(await countOf(dave), daveBefore);
+    // Dave turns the default member rule off: nothing notifies him of a join still (no underride matches).
+    assert.equal((await dave.put(`${R}/global/override/.m.rule.member_event/enabled`, { enabled: false })).status, 200);
+    assert.equal((await carol.post(`/_matrix/client/v3/rooms/${enc(roomId)}/leave`, {})).status, 200);
+    assert.equal(await countOf(bob), bobBefore + 3);
+    assert.equal(await countOf(dave), daveBefore);
+  });
 });

@@ -9,22 +9,27 @@
 // announcement (a lost LISTEN connection) can leave a copy stale.
 import type { Queryable } from '../db/pool.js';
 import { Lru } from '../rooms/lru.js';
-import type { DefaultOverride, StoredRule } from './rules.js';
+import { buildRuleset, type Ruleset } from './rules.js';
 import * as store from './store.js';
 
 export const PUSH_RULES_CHANNEL = 'prat_push_rules';
 const TTL_MS = 60_000;
 const MAX_USERS = 100_000;
 
-type UserRules = { rules: StoredRule[]; overrides: DefaultOverride[] };
+/** A user's whole ruleset (defaults merged with their rules), built once. */
+export interface UserRuleset {
+  ruleset: Ruleset;
+  /** The override rules are the spec's defaults, untouched (no rule of theirs, no change). */
+  defaultOverrides: boolean;
+}
 
 export class RulesCache {
-  private readonly entries = new Lru<string, UserRules & { loadedAt: number }>(MAX_USERS);
+  private readonly entries = new Lru<string, UserRuleset & { loadedAt: number }>(MAX_USERS);
   private generation = 0;
 
-  async rulesOf(db: Queryable, userIds: string[]): Promise<Map<string, UserRules>> {
+  async rulesetsOf(db: Queryable, userIds: string[]): Promise<Map<string, UserRuleset>> {
     const now = Date.now();
-    const out = new Map<string, UserRules>();
+    const out = new Map<string, UserRuleset>();
     const missing: string[] = [];
     for (const u of userIds) {
       const hit = this.entries.get(u);
@@ -36,8 +41,12 @@ export class RulesCache {
     const loaded = await store.rulesOfUsers(db, missing);
     const keep = generation === this.generation;
     for (const [u, r] of loaded) {
-      out.set(u, r);
-      if (keep) this.entries.set(u, { ...r, loadedAt: now });
+      const entry = {
+        ruleset: buildRuleset(u, r.rules, r.overrides),
+        defaultOverrides: !r.rules.some((x) => x.kind === 'override') && !r.overrides.some((x) => x.kind === 'override'),
+      };
+      out.set(u, entry);
+      if (keep) this.entries.set(u, { ...entry, loadedAt: now });
     }
     return out;
   }

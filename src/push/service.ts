@@ -172,11 +172,19 @@ export class PushService {
   ): Promise<PushActionsOf[]> {
     const users = [...members.keys()].filter((u) => u !== event.sender);
     if (users.length === 0) return [];
-    const rules = await this.rulesCache.rulesOf(db, users);
+    const rulesets = await this.rulesCache.rulesetsOf(db, users);
     const out: PushActionsOf[] = [];
+    // One context for all members (this runs for every member of a room, for every event).
+    const memberCtx: EvalContext = { ...ctx, displayName: null };
+    // With the default override rules, a membership event notifies nobody but an invitee
+    // (.m.rule.invite_for_me; .m.rule.member_event silences the rest): a join in a big room
+    // need not walk every member's rules.
+    const membership = event.type === 'm.room.member' ? event.state_key : undefined;
     for (const u of users) {
-      const r = rules.get(u)!;
-      const outcome = evaluate(buildRuleset(u, r.rules, r.overrides), event, u, { ...ctx, displayName: members.get(u) ?? null });
+      const { ruleset, defaultOverrides } = rulesets.get(u)!;
+      if (membership !== undefined && defaultOverrides && u !== membership) continue;
+      memberCtx.displayName = members.get(u) ?? null;
+      const outcome = evaluate(ruleset, event, u, memberCtx);
       if (!outcome.notify) continue;
       out.push({ userId: u, threadId, actions: outcome.actions, notify: outcome.notify, highlight: outcome.highlight });
     }

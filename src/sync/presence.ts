@@ -99,10 +99,19 @@ export class PresenceService {
     if ((this.lastActive.get(userId) ?? 0) > now - CURRENTLY_ACTIVE_MS) return;
     this.lastActive.set(userId, now);
     if (this.lastActive.size > 100_000) this.lastActive.clear();
-    const cur = await store.getPresence(this.db, userId);
-    if (cur?.state === 'offline' && cur.last_user_sync_ts > now - GONE_AFTER_MS) return;
-    await this.set(userId, 'online');
+    // One activity write at a time: each takes the presence stream lock to commit, and many at
+    // once (a burst of first events from many users) would each hold a pooled connection while
+    // they queue for it, starving the room writes that produced them.
+    const run = this.activityWrites.then(async () => {
+      const cur = await store.getPresence(this.db, userId);
+      if (cur?.state === 'offline' && cur.last_user_sync_ts > now - GONE_AFTER_MS) return;
+      await this.set(userId, 'online');
+    });
+    this.activityWrites = run.catch(() => undefined);
+    await run;
   }
+
+  private activityWrites: Promise<unknown> = Promise.resolve();
 
   async get(userId: string): Promise<PresenceContent> {
     if (!this.enabled) return { presence: 'offline' };
