@@ -158,4 +158,22 @@ describe('push rules', () => {
     assert.equal(await countOf(bob), bobBefore + 3);
     assert.equal(await countOf(dave), daveBefore);
   });
+
+  it("highlights a member's display name as it is now, through joins, renames and leaves", async () => {
+    const alice = await server.register();
+    const bob = await server.register();
+    const carol = await server.register();
+    const roomId = await sharedRoom(alice, bob, carol);
+    const highlights = async () => (await sync(bob)).rooms.join[roomId].unread_notifications.highlight_count;
+    assert.equal((await bob.put(`/_matrix/client/v3/profile/${enc(bob.userId)}/displayname`, { displayname: 'Bartholomew' })).status, 200);
+    await send(alice, roomId, { msgtype: 'm.text', body: 'ping Bartholomew' });
+    assert.equal(await highlights(), 1);
+    // Another member's change in between, then Bob renames again: the old name no longer highlights.
+    assert.equal((await carol.post(`/_matrix/client/v3/rooms/${enc(roomId)}/leave`, {})).status, 200);
+    assert.equal((await bob.put(`/_matrix/client/v3/profile/${enc(bob.userId)}/displayname`, { displayname: 'Zebedee' })).status, 200);
+    await send(alice, roomId, { msgtype: 'm.text', body: 'ping Bartholomew again' });
+    assert.equal(await highlights(), 1);
+    await send(alice, roomId, { msgtype: 'm.text', body: 'ping Zebedee' });
+    assert.equal(await highlights(), 2);
+  });
 });

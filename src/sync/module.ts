@@ -220,12 +220,18 @@ export function buildSync(opts: {
 function pushEvaluator(push: PushService, serverName: string, rooms: RoomService, log: Logger): PushEvaluator {
   const suffix = `:${serverName}`;
   const membersAt = new Lru<number, Map<string, string | null>>(200_000, (m) => m.size + 1);
+  // Each room's last member list, to derive the next one from (a state change rarely touches
+  // more than one member; re-reading a big room's members for each would cost O(members)).
+  const lastOfRoom = new Lru<string, { snapshot: number; members: Map<string, string | null> }>(10_000);
   const evaluate: PushEvaluator = async (tx, e, at) => {
     let members = at.currentSnapshot === null ? undefined : membersAt.get(at.currentSnapshot);
     if (!members) {
-      members = new Map((await roomsSql.joinedMembersOf(tx, e.room_id)).map((m) => [m.user_id, m.displayname]));
+      const last = lastOfRoom.get(e.room_id);
+      if (last && at.currentSnapshot !== null) members = await membersAfter(tx, rooms.deps, last, at.currentSnapshot);
+      members ??= new Map((await roomsSql.joinedMembersOf(tx, e.room_id)).map((m) => [m.user_id, m.displayname]));
       if (at.currentSnapshot !== null) membersAt.set(at.currentSnapshot, members);
     }
+    if (at.currentSnapshot !== null) lastOfRoom.set(e.room_id, { snapshot: at.currentSnapshot, members });
     let locals = 0;
     for (const u of members.keys()) if (u !== e.sender && u.endsWith(suffix)) locals++;
     if (locals === 0) return [];
@@ -250,6 +256,42 @@ function pushEvaluator(push: PushService, serverName: string, rooms: RoomService
       return [];
     }
   };
+}
+
+/** At most this many state entries may differ for a member list to be derived, not read. */
+const MAX_DERIVED_CHANGES = 64;
+
+/**
+ * The joined members (and display names) at `snapshot`, derived from those at an earlier
+ * snapshot of the room and the member events that differ between the two states; undefined
+ * when too much differs. Both states are in the state cache, so this is a walk in memory.
+ */
+async function membersAfter(
+  tx: Queryable,
+  d: RoomService['deps'],
+  from: { snapshot: number; members: Map<string, string | null> },
+  snapshot: number,
+): Promise<Map<string, string | null> | undefined> {
+  const [a, b] = [await d.state.load(tx, from.snapshot), await d.state.load(tx, snapshot)];
+  const changed = new Map<number, number>(); // state key nid -> event nid at `snapshot` (0: none)
+  for (const [k, v] of b) {
+    if (a.get(k) !== v) changed.set(k, v);
+    if (changed.size > MAX_DERIVED_CHANGES) return undefined;
+  }
+  for (const k of a.keys()) if (!b.has(k)) changed.set(k, 0);
+  if (changed.size > MAX_DERIVED_CHANGES) return undefined;
+  const pairs = await d.state.keyPairsOf(tx, changed.keys());
+  const memberKeys = [...changed.keys()].filter((k) => pairs.get(k)?.[0] === 'm.room.member');
+  if (memberKeys.length === 0) return from.members;
+  const events = await d.events.byNids(tx, memberKeys.map((k) => changed.get(k)!).filter((n) => n !== 0));
+  const members = new Map(from.members);
+  for (const k of memberKeys) {
+    const userId = pairs.get(k)![1];
+    const content = events.get(changed.get(k)!)?.event.content;
+    if (content?.['membership'] === 'join') members.set(userId, typeof content['displayname'] === 'string' ? content['displayname'] : null);
+    else members.delete(userId);
+  }
+  return members;
 }
 
 async function powerLevelsAt(db: Queryable, rooms: RoomService, snapshot: number | null, sender: string): Promise<{ sender: number; notifications: Record<string, number> }> {
