@@ -3,17 +3,9 @@
 // (a trigger, NOTIFY prat_auth) and each process drops the user's cached tokens. In the process
 // that revoked it, at once; in the others, as soon as the announcement arrives.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TestClient } from './support/client.js';
-import { startTestServer, type TestServer } from './support/server.js';
-
-function via(server: TestServer, c: TestClient): TestClient {
-  const other = new TestClient(server.baseUrl);
-  other.token = c.token;
-  other.userId = c.userId;
-  other.deviceId = c.deviceId;
-  return other;
-}
+import { twoProcesses, via } from './support/multiprocess.js';
 
 const whoami = (c: TestClient) => c.get('/_matrix/client/v3/account/whoami');
 
@@ -32,20 +24,11 @@ async function refusedWithin(c: TestClient, ms: number): Promise<void> {
 }
 
 describe('access tokens across two server processes', () => {
-  let one: TestServer;
-  let two: TestServer;
-  before(async () => {
-    one = await startTestServer();
-    two = await startTestServer({}, { databaseUrl: one.databaseUrl });
-  });
-  after(async () => {
-    await two.stop();
-    await one.stop();
-  });
+  const servers = twoProcesses();
 
   it('refuses a token logged out through the other process', async () => {
-    const alice = await one.register();
-    const aliceOnTwo = via(two, alice);
+    const alice = await servers.one.register();
+    const aliceOnTwo = via(servers.two, alice);
     assert.equal((await whoami(alice)).status, 200);
     assert.equal((await whoami(aliceOnTwo)).status, 200);
     assert.equal((await aliceOnTwo.post('/_matrix/client/v3/logout', {})).status, 200);
@@ -55,20 +38,20 @@ describe('access tokens across two server processes', () => {
   });
 
   it('refuses the tokens of a device deleted, and of a user deactivated, through the other process', async () => {
-    const bob = await one.register();
-    const login = await one.anon().post('/_matrix/client/v3/login', {
+    const bob = await servers.one.register();
+    const login = await servers.one.anon().post('/_matrix/client/v3/login', {
       type: 'm.login.password',
       identifier: { type: 'm.id.user', user: bob.userId },
       password: bob.password,
     });
-    const laptop = new TestClient(one.baseUrl);
+    const laptop = new TestClient(servers.one.baseUrl);
     laptop.token = login.body.access_token;
     laptop.userId = bob.userId;
     laptop.deviceId = login.body.device_id;
     assert.equal((await whoami(laptop)).status, 200);
 
     const auth = { type: 'm.login.password', identifier: { type: 'm.id.user', user: bob.userId }, password: bob.password };
-    const bobOnTwo = via(two, bob);
+    const bobOnTwo = via(servers.two, bob);
     const first = await bobOnTwo.delete(`/_matrix/client/v3/devices/${encodeURIComponent(laptop.deviceId)}`, {});
     assert.equal(first.status, 401);
     const deleted = await bobOnTwo.delete(`/_matrix/client/v3/devices/${encodeURIComponent(laptop.deviceId)}`, { auth: { ...auth, session: first.body.session } });

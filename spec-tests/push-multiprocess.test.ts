@@ -3,40 +3,23 @@
 // database announces the change (a trigger, NOTIFY prat_push_rules) and each process drops its
 // copy. Without that, the other process would go on counting with the old rules for a minute.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TestClient } from './support/client.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { twoProcesses, via } from './support/multiprocess.js';
 import { enc, send, sharedRoom, sync } from './support/sync.js';
 
-function via(server: TestServer, c: TestClient): TestClient {
-  const other = new TestClient(server.baseUrl);
-  other.token = c.token;
-  other.userId = c.userId;
-  other.deviceId = c.deviceId;
-  return other;
-}
-
 describe('push rules across two server processes', () => {
-  let one: TestServer;
-  let two: TestServer;
-  before(async () => {
-    one = await startTestServer();
-    two = await startTestServer({}, { databaseUrl: one.databaseUrl });
-  });
-  after(async () => {
-    await two.stop();
-    await one.stop();
-  });
+  const servers = twoProcesses();
 
   const countsOf = async (c: TestClient, roomId: string) => (await sync(c)).rooms.join[roomId].unread_notifications;
 
   it('applies a rule changed through one process to events persisted by the other', async () => {
-    const alice = await one.register();
-    const bob = await one.register();
-    const carol = await one.register();
+    const alice = await servers.one.register();
+    const bob = await servers.one.register();
+    const carol = await servers.one.register();
     // Three members: not a one-to-one room, so messages notify through .m.rule.message.
     const roomId = await sharedRoom(alice, bob, carol);
-    const aliceOnTwo = via(two, alice);
+    const aliceOnTwo = via(servers.two, alice);
 
     await send(aliceOnTwo, roomId, { msgtype: 'm.text', body: 'counted' });
     assert.equal((await countsOf(bob, roomId)).notification_count, 1);

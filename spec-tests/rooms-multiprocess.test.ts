@@ -4,19 +4,10 @@
 // writes nothing and the send goes the long way. Whatever the interleaving, the room's DAG must
 // stay one chain: every event cites the one before it, one forward extremity, nothing lost.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TestClient } from './support/client.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { twoProcesses, via } from './support/multiprocess.js';
 import { enc } from './support/sync.js';
-
-/** The same user and token, speaking to another server process. */
-function via(server: TestServer, c: TestClient): TestClient {
-  const other = new TestClient(server.baseUrl);
-  other.token = c.token;
-  other.userId = c.userId;
-  other.deviceId = c.deviceId;
-  return other;
-}
 
 let txn = 0;
 async function send(c: TestClient, roomId: string, body: string, txnId = `mp${++txn}`): Promise<string> {
@@ -26,20 +17,11 @@ async function send(c: TestClient, roomId: string, body: string, txnId = `mp${++
 }
 
 describe('event writes from two server processes into one room', () => {
-  let one: TestServer;
-  let two: TestServer;
-  before(async () => {
-    one = await startTestServer();
-    two = await startTestServer({}, { databaseUrl: one.databaseUrl });
-  });
-  after(async () => {
-    await two.stop();
-    await one.stop();
-  });
+  const servers = twoProcesses();
 
   /** The room's events oldest first, each with its prev_events, and its forward extremities. */
   async function dag(roomId: string): Promise<{ events: Array<{ id: string; prev: string[]; body: unknown }>; extremities: number }> {
-    const db = one.hs.services.db;
+    const db = servers.one.hs.services.db;
     const rows = await db.query<{ json: string }>(
       'SELECT e.json FROM events e JOIN rooms r USING (room_nid) WHERE r.room_id = $1 ORDER BY e.stream_ordering',
       [roomId],
@@ -57,10 +39,10 @@ describe('event writes from two server processes into one room', () => {
   }
 
   it('keeps one chain when sends alternate between the processes', async () => {
-    const alice = await one.register();
+    const alice = await servers.one.register();
     const created = await alice.post('/_matrix/client/v3/createRoom', { preset: 'public_chat' });
     const roomId = created.body.room_id as string;
-    const aliceOnTwo = via(two, alice);
+    const aliceOnTwo = via(servers.two, alice);
     const sent: string[] = [];
     for (let i = 0; i < 10; i++) {
       sent.push(await send(alice, roomId, `one ${i}`));
@@ -73,12 +55,12 @@ describe('event writes from two server processes into one room', () => {
   });
 
   it('keeps one chain, and loses nothing, when both processes send at once', async () => {
-    const alice = await one.register();
-    const bob = await one.register();
+    const alice = await servers.one.register();
+    const bob = await servers.one.register();
     const created = await alice.post('/_matrix/client/v3/createRoom', { preset: 'public_chat' });
     const roomId = created.body.room_id as string;
     assert.equal((await bob.post(`/_matrix/client/v3/rooms/${enc(roomId)}/join`, {})).status, 200);
-    const bobOnTwo = via(two, bob);
+    const bobOnTwo = via(servers.two, bob);
     const [fromOne, fromTwo] = await Promise.all([
       (async () => {
         const ids: string[] = [];
@@ -105,38 +87,29 @@ describe('event writes from two server processes into one room', () => {
   });
 
   it('answers a retried transaction id with the first event, through either process', async () => {
-    const alice = await one.register();
+    const alice = await servers.one.register();
     const created = await alice.post('/_matrix/client/v3/createRoom', {});
     const roomId = created.body.room_id as string;
     const first = await send(alice, roomId, 'once', 'retried-txn');
-    await send(via(two, alice), roomId, 'in between');
+    await send(via(servers.two, alice), roomId, 'in between');
     assert.equal(await send(alice, roomId, 'once', 'retried-txn'), first);
-    assert.equal(await send(via(two, alice), roomId, 'once', 'retried-txn'), first);
+    assert.equal(await send(via(servers.two, alice), roomId, 'once', 'retried-txn'), first);
     const { events } = await dag(roomId);
     assert.equal(events.filter((e) => e.body === 'once').length, 1);
   });
 });
 
 describe('redactions across two server processes', () => {
-  let one: TestServer;
-  let two: TestServer;
-  before(async () => {
-    one = await startTestServer();
-    two = await startTestServer({}, { databaseUrl: one.databaseUrl });
-  });
-  after(async () => {
-    await two.stop();
-    await one.stop();
-  });
+  const servers = twoProcesses();
 
   it('shows a state event redacted through one process as redacted by the other (its cached copy too)', async () => {
-    const alice = await one.register();
+    const alice = await servers.one.register();
     const created = await alice.post('/_matrix/client/v3/createRoom', { preset: 'public_chat', name: 'Secret project' });
     const roomId = created.body.room_id as string;
     const nameEvent = (await alice.get(`/_matrix/client/v3/rooms/${enc(roomId)}/state/m.room.name?format=event`)).body.event_id as string;
 
     // Process two reads (and caches) the name event for the room's summary.
-    const aliceOnTwo = via(two, alice);
+    const aliceOnTwo = via(servers.two, alice);
     const summary = async () => (await aliceOnTwo.get(`/_matrix/client/v1/room_summary/${enc(roomId)}`)).body as { name?: string };
     assert.equal((await summary()).name, 'Secret project');
 

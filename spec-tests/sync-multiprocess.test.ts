@@ -1,37 +1,18 @@
 // Two server processes on one database: a change made through one wakes a /sync waiting on the
 // other (PostgreSQL LISTEN/NOTIFY), for room messages, typing, receipts and account data.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { TestClient } from './support/client.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { describe, it } from 'node:test';
+import { twoProcesses, via } from './support/multiprocess.js';
 import { enc, send, sharedRoom, sync, syncUntil } from './support/sync.js';
 
-/** The same user and token, speaking to another server process. */
-function via(server: TestServer, c: TestClient): TestClient {
-  const other = new TestClient(server.baseUrl);
-  other.token = c.token;
-  other.userId = c.userId;
-  other.deviceId = c.deviceId;
-  return other;
-}
-
 describe('sync across two server processes on one database', () => {
-  let one: TestServer;
-  let two: TestServer;
-  before(async () => {
-    one = await startTestServer();
-    two = await startTestServer({}, { databaseUrl: one.databaseUrl });
-  });
-  after(async () => {
-    await two.stop();
-    await one.stop();
-  });
+  const servers = twoProcesses();
 
   it('wakes a sync on one process with a message sent through the other', async () => {
-    const alice = await one.register();
-    const bob = await one.register();
+    const alice = await servers.one.register();
+    const bob = await servers.one.register();
     const roomId = await sharedRoom(alice, bob);
-    const bobOnTwo = via(two, bob);
+    const bobOnTwo = via(servers.two, bob);
     const first = await sync(bobOnTwo);
     const polling = syncUntil(bobOnTwo, first.next_batch, (r) => !!r.rooms.join[roomId]);
     await new Promise((r) => setTimeout(r, 100));
@@ -44,11 +25,11 @@ describe('sync across two server processes on one database', () => {
   });
 
   it('carries typing, receipts and account data across processes', async () => {
-    const alice = await one.register();
-    const bob = await one.register();
+    const alice = await servers.one.register();
+    const bob = await servers.one.register();
     const roomId = await sharedRoom(alice, bob);
     const eventId = await send(alice, roomId, { msgtype: 'm.text', body: 'x' });
-    const bobOnTwo = via(two, bob);
+    const bobOnTwo = via(servers.two, bob);
     const first = await sync(bobOnTwo);
     const typing = syncUntil(bobOnTwo, first.next_batch, (r) => (r.rooms.join[roomId]?.ephemeral.events ?? []).some((e: any) => e.type === 'm.typing'));
     await alice.put(`/_matrix/client/v3/rooms/${enc(roomId)}/typing/${enc(alice.userId)}`, { typing: true, timeout: 20000 });
