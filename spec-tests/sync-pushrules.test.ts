@@ -176,4 +176,24 @@ describe('push rules', () => {
     await send(alice, roomId, { msgtype: 'm.text', body: 'ping Zebedee' });
     assert.equal(await highlights(), 2);
   });
+
+  it('evaluates an event without a body once for every member on the default rules, and apart for the others', async () => {
+    const alice = await server.register();
+    const bob = await server.register();
+    const dave = await server.register();
+    const erin = await server.register();
+    const roomId = await sharedRoom(alice, bob, dave, erin);
+    // Bob hears of widgets; Erin has a rule of her own that does not concern them; Dave has the defaults.
+    const widgets = { conditions: [{ kind: 'event_match', key: 'type', pattern: 'im.vector.modular.widgets' }], actions: ['notify'] };
+    assert.equal((await bob.put(`${R}/global/override/widgets`, widgets)).status, 200);
+    assert.equal((await erin.put(`${R}/global/content/cake`, { pattern: 'cake', actions: ['notify'] })).status, 200);
+    const countOf = async (c: typeof bob) => (await sync(c)).rooms.join[roomId].unread_notifications.notification_count;
+    const before = [await countOf(bob), await countOf(dave), await countOf(erin)];
+    const widget = await alice.put(`/_matrix/client/v3/rooms/${enc(roomId)}/state/im.vector.modular.widgets/w1`, { type: 'm.custom', url: 'https://example.org' });
+    assert.equal(widget.status, 200);
+    assert.deepEqual([await countOf(bob), await countOf(dave), await countOf(erin)], [before[0]! + 1, before[1], before[2]]);
+    // A message with a body is still evaluated per member: Erin's content rule fires.
+    await send(alice, roomId, { msgtype: 'm.text', body: 'cake' });
+    assert.deepEqual([await countOf(bob), await countOf(dave), await countOf(erin)], [before[0]! + 2, before[1]! + 1, before[2]! + 1]);
+  });
 });

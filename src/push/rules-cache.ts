@@ -21,6 +21,8 @@ export interface UserRuleset {
   ruleset: Ruleset;
   /** The override rules are the spec's defaults, untouched (no rule of theirs, no change). */
   defaultOverrides: boolean;
+  /** Every rule is the spec's default, untouched. */
+  allDefault: boolean;
 }
 
 export class RulesCache {
@@ -44,6 +46,7 @@ export class RulesCache {
       const entry = {
         ruleset: buildRuleset(u, r.rules, r.overrides),
         defaultOverrides: !r.rules.some((x) => x.kind === 'override') && !r.overrides.some((x) => x.kind === 'override'),
+        allDefault: r.rules.length === 0 && r.overrides.length === 0,
       };
       out.set(u, entry);
       if (keep) this.entries.set(u, { ...entry, loadedAt: now });

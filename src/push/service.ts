@@ -180,11 +180,18 @@ export class PushService {
     // (.m.rule.invite_for_me; .m.rule.member_event silences the rest): a join in a big room
     // need not walk every member's rules.
     const membership = event.type === 'm.room.member' ? event.state_key : undefined;
+    // The default rules see who evaluates only through the event's body (user name, display
+    // name), its m.mentions and an invite's state_key: for an event with none of these, every
+    // member with the default rules gets the same outcome, evaluated once.
+    const sameForDefaults = membership === undefined && typeof event.content['body'] !== 'string' && !Object.hasOwn(event.content, 'm.mentions');
+    let defaultsOutcome: ReturnType<typeof evaluate> | undefined;
     for (const u of users) {
-      const { ruleset, defaultOverrides } = rulesets.get(u)!;
+      const { ruleset, defaultOverrides, allDefault } = rulesets.get(u)!;
       if (membership !== undefined && defaultOverrides && u !== membership) continue;
       memberCtx.displayName = members.get(u) ?? null;
-      const outcome = evaluate(ruleset, event, u, memberCtx);
+      let outcome: ReturnType<typeof evaluate>;
+      if (sameForDefaults && allDefault) outcome = defaultsOutcome ??= evaluate(ruleset, event, u, memberCtx);
+      else outcome = evaluate(ruleset, event, u, memberCtx);
       if (!outcome.notify) continue;
       out.push({ userId: u, threadId, actions: outcome.actions, notify: outcome.notify, highlight: outcome.highlight });
     }
