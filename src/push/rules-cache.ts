@@ -8,7 +8,6 @@
 // it did not see. Entries also expire after a minute, which bounds how long a missed
 // announcement (a lost LISTEN connection) can leave a copy stale.
 import type { Queryable } from '../db/pool.js';
-import { Lru } from '../rooms/lru.js';
 import { buildRuleset, type Ruleset } from './rules.js';
 import * as store from './store.js';
 
@@ -26,31 +25,40 @@ export interface UserRuleset {
 }
 
 export class RulesCache {
-  private readonly entries = new Lru<string, UserRuleset & { loadedAt: number }>(MAX_USERS);
+  // A plain map, oldest entries dropped first when full: a hit is one lookup (this runs for every
+  // member of a room, for every event; an LRU's re-insertion per hit costs more than the rest).
+  private readonly entries = new Map<string, UserRuleset & { loadedAt: number }>();
   private generation = 0;
 
-  async rulesetsOf(db: Queryable, userIds: string[]): Promise<Map<string, UserRuleset>> {
+  /** The rulesets of `userIds`, in their order. */
+  async rulesetsOf(db: Queryable, userIds: string[]): Promise<UserRuleset[]> {
     const now = Date.now();
-    const out = new Map<string, UserRuleset>();
-    const missing: string[] = [];
-    for (const u of userIds) {
-      const hit = this.entries.get(u);
-      if (hit && hit.loadedAt > now - TTL_MS) out.set(u, hit);
-      else missing.push(u);
+    const out: UserRuleset[] = new Array(userIds.length);
+    let missing: string[] | undefined;
+    for (let i = 0; i < userIds.length; i++) {
+      const hit = this.entries.get(userIds[i]!);
+      if (hit !== undefined && hit.loadedAt > now - TTL_MS) out[i] = hit;
+      else (missing ??= []).push(userIds[i]!);
     }
-    if (missing.length === 0) return out;
+    if (missing === undefined) return out;
     const generation = this.generation;
     const loaded = await store.rulesOfUsers(db, missing);
     const keep = generation === this.generation;
+    const built = new Map<string, UserRuleset>();
     for (const [u, r] of loaded) {
       const entry = {
         ruleset: buildRuleset(u, r.rules, r.overrides),
         defaultOverrides: !r.rules.some((x) => x.kind === 'override') && !r.overrides.some((x) => x.kind === 'override'),
         allDefault: r.rules.length === 0 && r.overrides.length === 0,
       };
-      out.set(u, entry);
-      if (keep) this.entries.set(u, { ...entry, loadedAt: now });
+      built.set(u, entry);
+      if (keep) {
+        this.entries.delete(u);
+        this.entries.set(u, { ...entry, loadedAt: now });
+        if (this.entries.size > MAX_USERS) this.entries.delete(this.entries.keys().next().value!);
+      }
     }
+    for (let i = 0; i < userIds.length; i++) out[i] ??= built.get(userIds[i]!)!;
     return out;
   }
 

@@ -185,8 +185,9 @@ export class PushService {
     // member with the default rules gets the same outcome, evaluated once.
     const sameForDefaults = membership === undefined && typeof event.content['body'] !== 'string' && !Object.hasOwn(event.content, 'm.mentions');
     let defaultsOutcome: ReturnType<typeof evaluate> | undefined;
-    for (const u of users) {
-      const { ruleset, defaultOverrides, allDefault } = rulesets.get(u)!;
+    for (let i = 0; i < users.length; i++) {
+      const u = users[i]!;
+      const { ruleset, defaultOverrides, allDefault } = rulesets[i]!;
       if (membership !== undefined && defaultOverrides && u !== membership) continue;
       memberCtx.displayName = members.get(u) ?? null;
       let outcome: ReturnType<typeof evaluate>;

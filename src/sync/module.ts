@@ -223,6 +223,16 @@ function pushEvaluator(push: PushService, serverName: string, rooms: RoomService
   // Each room's last member list, to derive the next one from (a state change rarely touches
   // more than one member; re-reading a big room's members for each would cost O(members)).
   const lastOfRoom = new Lru<string, { snapshot: number; members: Map<string, string | null> }>(10_000);
+  // The local members of a member list (lists are shared between events until the next change).
+  const locals = new WeakMap<Map<string, string | null>, Map<string, string | null>>();
+  const localOf = (members: Map<string, string | null>) => {
+    let local = locals.get(members);
+    if (!local) {
+      local = new Map([...members].filter(([u]) => u.endsWith(suffix)));
+      locals.set(members, local);
+    }
+    return local;
+  };
   const evaluate: PushEvaluator = async (tx, e, at) => {
     let members = at.currentSnapshot === null ? undefined : membersAt.get(at.currentSnapshot);
     if (!members) {
@@ -232,10 +242,8 @@ function pushEvaluator(push: PushService, serverName: string, rooms: RoomService
       if (at.currentSnapshot !== null) membersAt.set(at.currentSnapshot, members);
     }
     if (at.currentSnapshot !== null) lastOfRoom.set(e.room_id, { snapshot: at.currentSnapshot, members });
-    let locals = 0;
-    for (const u of members.keys()) if (u !== e.sender && u.endsWith(suffix)) locals++;
-    if (locals === 0) return [];
-    const local = new Map([...members].filter(([u]) => u.endsWith(suffix)));
+    const local = localOf(members);
+    if (local.size === 0 || (local.size === 1 && local.has(e.sender))) return [];
     const levels = await powerLevelsAt(tx, rooms, at.stateBefore, e.sender);
     return push.evaluateEvent(
       tx,
