@@ -8,7 +8,7 @@
 import type { Queryable } from '../db/pool.js';
 import { MatrixError } from '../http/errors.js';
 import type { RoomDeps } from './context.js';
-import { eventMatches, parseRoomEventFilter, type RoomEventFilter } from './event-filter.js';
+import { parseRoomEventFilter, roomEventAllowed, type RoomEventFilter } from './event-filter.js';
 import type { StoredEvent } from './events.js';
 import type { ClientEvent } from './format.js';
 import { formatTopoToken, parsePaginationToken } from './pagination-token.js';
@@ -51,7 +51,7 @@ async function page(
     const loaded = await d.events.byNids(db, rows.map((r) => r.event_nid), { fresh: true });
     const candidates = rows.map((r) => loaded.get(r.event_nid)).filter((e): e is StoredEvent => e !== undefined);
     const shown = new Set(
-      (await filterVisible(d, db, access, candidates.filter((e) => eventMatches(filter, e.event)))).map((e) => e.nid),
+      (await filterVisible(d, db, access, candidates.filter((e) => roomEventAllowed(filter, e.event)))).map((e) => e.nid),
     );
     let i = 0;
     for (; i < rows.length && events.length < limit; i++) {

@@ -1,22 +1,9 @@
 // Sync filters (the spec's Filter object): validation, defaults and matching. Pure: no I/O.
+// Its event and room event filters are the rooms domain's (src/rooms/event-filter.ts).
 import { compileBody } from '../http/validate.js';
+import { eventFilterSchema, roomEventFilterSchema, strings, type EventFilter, type RoomEventFilter } from '../rooms/event-filter.js';
 
-export interface EventFilter {
-  limit?: number;
-  types?: string[];
-  not_types?: string[];
-  senders?: string[];
-  not_senders?: string[];
-}
-
-export interface RoomEventFilter extends EventFilter {
-  rooms?: string[];
-  not_rooms?: string[];
-  contains_url?: boolean;
-  lazy_load_members?: boolean;
-  include_redundant_members?: boolean;
-  unread_thread_notifications?: boolean;
-}
+export { eventAllowed, roomAllowed, roomEventAllowed, type EventFilter, type RoomEventFilter } from '../rooms/event-filter.js';
 
 export interface Filter {
   event_fields?: string[];
@@ -34,48 +21,24 @@ export interface Filter {
   };
 }
 
-const strings = { type: 'array', items: { type: 'string' } } as const;
-const eventFilter = {
-  type: 'object',
-  properties: {
-    limit: { type: 'integer', minimum: 0 },
-    types: strings,
-    not_types: strings,
-    senders: strings,
-    not_senders: strings,
-  },
-} as const;
-const roomEventFilter = {
-  type: 'object',
-  properties: {
-    ...eventFilter.properties,
-    rooms: strings,
-    not_rooms: strings,
-    contains_url: { type: 'boolean' },
-    lazy_load_members: { type: 'boolean' },
-    include_redundant_members: { type: 'boolean' },
-    unread_thread_notifications: { type: 'boolean' },
-  },
-} as const;
-
 /** Throws M_BAD_JSON naming the offending key. */
 export const validateFilter = compileBody<Filter>({
   type: 'object',
   properties: {
     event_fields: strings,
     event_format: { type: 'string', enum: ['client', 'federation'] },
-    presence: eventFilter,
-    account_data: eventFilter,
+    presence: eventFilterSchema,
+    account_data: eventFilterSchema,
     room: {
       type: 'object',
       properties: {
         rooms: strings,
         not_rooms: strings,
         include_leave: { type: 'boolean' },
-        ephemeral: roomEventFilter,
-        state: roomEventFilter,
-        timeline: roomEventFilter,
-        account_data: roomEventFilter,
+        ephemeral: roomEventFilterSchema,
+        state: roomEventFilterSchema,
+        timeline: roomEventFilterSchema,
+        account_data: roomEventFilterSchema,
       },
     },
   },
@@ -85,45 +48,6 @@ export const validateFilter = compileBody<Filter>({
 export const DEFAULT_TIMELINE_LIMIT = 10;
 /** Upper bound on a filter's timeline limit, so one request cannot ask for everything. */
 export const MAX_TIMELINE_LIMIT = 1000;
-
-/** `*` in a type pattern matches any run of characters (the spec's filter types). */
-function typeMatches(pattern: string, type: string): boolean {
-  if (!pattern.includes('*')) return pattern === type;
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[\\^$.|?+()[\]{}\-]/g, '\\$&')).join('.*')}$`, 's');
-  return re.test(type);
-}
-
-/** Whether an event passes an EventFilter's type and sender lists. */
-export function eventAllowed(f: EventFilter | undefined, ev: { type: string; sender?: string }): boolean {
-  if (!f) return true;
-  if (f.not_types?.some((p) => typeMatches(p, ev.type))) return false;
-  if (f.types && !f.types.some((p) => typeMatches(p, ev.type))) return false;
-  if (ev.sender !== undefined) {
-    if (f.not_senders?.includes(ev.sender)) return false;
-    if (f.senders && !f.senders.includes(ev.sender)) return false;
-  }
-  return true;
-}
-
-/** A RoomEventFilter adds rooms and contains_url. */
-export function roomEventAllowed(f: RoomEventFilter | undefined, ev: { type: string; sender?: string; room_id: string; content?: unknown }): boolean {
-  if (!f) return true;
-  if (!eventAllowed(f, ev)) return false;
-  if (!roomAllowed(f, ev.room_id)) return false;
-  if (f.contains_url !== undefined) {
-    const c = ev.content as Record<string, unknown> | undefined;
-    const has = typeof c?.['url'] === 'string';
-    if (has !== f.contains_url) return false;
-  }
-  return true;
-}
-
-export function roomAllowed(f: { rooms?: string[]; not_rooms?: string[] } | undefined, roomId: string): boolean {
-  if (!f) return true;
-  if (f.not_rooms?.includes(roomId)) return false;
-  if (f.rooms && !f.rooms.includes(roomId)) return false;
-  return true;
-}
 
 /** Whether a filter section asks for nothing at all (types: [] or limit 0): skip its queries. */
 export function sectionDisabled(f: EventFilter | undefined): boolean {
