@@ -157,6 +157,14 @@ describe('pushers', () => {
       assert.equal(r.status, status, `${JSON.stringify(body).slice(0, 200)} -> ${JSON.stringify(r.body)}`);
       assert.equal(r.body.errcode, errcode, `${JSON.stringify(body).slice(0, 200)} -> ${JSON.stringify(r.body)}`);
     }
+    // Not JSON, not an object, and no token.
+    const notJson = await alice.post(SET, undefined, { raw: '{"kind": "http",' });
+    assert.deepEqual([notJson.status, notJson.body.errcode], [400, 'M_NOT_JSON']);
+    const notObject = await alice.post(SET, undefined, { raw: '[1, 2]' });
+    assert.deepEqual([notObject.status, notObject.body.errcode], [400, 'M_BAD_JSON']);
+    const anon = server.anon();
+    assert.deepEqual([(await anon.post(SET, base)).status, (await anon.post(SET, base)).body.errcode], [401, 'M_MISSING_TOKEN']);
+    assert.equal((await anon.get('/_matrix/client/v3/pushers')).status, 401);
     assert.deepEqual((await alice.get('/_matrix/client/v3/pushers')).body, { pushers: [] });
   });
 
