@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { evaluate, globRegex, splitKey, type EvalContext, type EvalEvent } from './evaluate.js';
+import { DefaultsEvaluation, evaluate, globRegex, splitKey, type EvalContext, type EvalEvent } from './evaluate.js';
 import { buildRuleset, defaultRules } from './rules.js';
 
 const ME = '@alice:example.org';
@@ -163,5 +163,61 @@ describe('push conditions', () => {
   it('never matches a condition kind it does not know', () => {
     const rs = buildRuleset(ME, [{ kind: 'override', rule_id: 'u', conditions: [{ kind: 'org.example.future' }], pattern: null, actions: ['notify'], enabled: true }], []);
     assert.notEqual(evaluate(rs, msg({ body: 'x' }), ME, ctx()).ruleId, 'u');
+  });
+});
+
+describe('evaluation prepared once for members on the default rules', () => {
+  // Members, with display names chosen to hit the ASCII shortcut, its non-ASCII fallback
+  // (Kelvin sign, long s: code points that fold to ASCII letters), regex characters and none.
+  const members: [string, string | null][] = [
+    ['@alice:example.org', 'Alice Liddell'],
+    ['@bob:example.org', null],
+    ['@sam:example.org', 'Sam'],
+    ['@kim:example.org', 'Kim (ops)'],
+    ['@zoë:example.org', 'Zoë'],
+    ['@x.y:example.org', 'a+b?'],
+  ];
+  const bodies = [
+    'hello all', 'ping alice liddell!', 'ALICE?', 'malice', 'ſam, are you there', 'ſ', '\u212Aim (ops) please', 'kim (ops)',
+    'zoë!', 'ZOË', '@room standup', 'a+b? yes', 'x.y here', 'BOB', 'bob1', '', 'Sam\nnext line',
+  ];
+  const events: EvalEvent[] = [];
+  for (const body of bodies) {
+    events.push(msg({ body }));
+    events.push(msg({ body, 'm.mentions': { user_ids: ['@sam:example.org'] } }));
+    events.push(msg({ body, msgtype: 'm.notice' }));
+    events.push(msg({ body }, { type: 'm.room.encrypted' }));
+  }
+  events.push(msg({}, { type: 'm.room.member', state_key: '@bob:example.org', content: { membership: 'invite' } }));
+  events.push(msg({}, { type: 'm.room.tombstone', state_key: '', content: { body: 'moved' } }));
+  events.push(msg({ 'm.mentions': { room: true } }));
+  events.push(msg({ 'm.relates_to': { rel_type: 'm.replace' }, body: 'alice' }));
+  events.push(msg({}, { type: 'm.call.invite' }));
+
+  it('gives every member the outcome evaluate gives, for every event and room context', () => {
+    let compared = 0;
+    for (const memberCount of [2, 5]) {
+      for (const senderPowerLevel of [0, 50]) {
+        for (const e of events) {
+          const base = ctx({ memberCount, senderPowerLevel });
+          let prepared: DefaultsEvaluation | undefined;
+          for (const [userId, displayName] of members) {
+            const rs = defaultRules(userId);
+            const c = { ...base, displayName };
+            prepared ??= new DefaultsEvaluation(rs, e, c);
+            assert.deepEqual(prepared.outcome(rs, userId, c), evaluate(rs, e, userId, c), `${userId} ${JSON.stringify(e.content)}`);
+            compared++;
+          }
+        }
+      }
+    }
+    assert.ok(compared > 400);
+  });
+
+  it('still matches names that only match through Unicode case folding', () => {
+    const c = ctx({ displayName: 'Sam' });
+    const rs = defaultRules('@sam:example.org');
+    const e = msg({ body: 'ſam, are you there' });
+    assert.equal(new DefaultsEvaluation(rs, e, c).outcome(rs, '@sam:example.org', c).ruleId, '.m.rule.contains_display_name');
   });
 });

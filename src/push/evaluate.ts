@@ -2,7 +2,7 @@
 // first enabled matching rule (override, content, room, sender, underride, in order) gives the
 // actions. Follows the spec's condition definitions; where the spec is silent (word boundaries
 // in content.body, unknown condition kinds never matching) it follows what Synapse does.
-import { impliedConditions, RULE_KINDS, type Action, type Condition, type PushRule, type Ruleset } from './rules.js';
+import { impliedConditions, RULE_KINDS, type Action, type Condition, type PushRule, type RuleKind, type Ruleset } from './rules.js';
 
 export interface EvalEvent {
   type: string;
@@ -47,9 +47,18 @@ export function splitKey(key: string): string[] {
   return parts;
 }
 
+// Keys come from rules, so there are few distinct ones; splitting is cached.
+const splitCache = new Map<string, string[]>();
+
 export function lookup(event: Record<string, unknown>, key: string): unknown {
+  let parts = splitCache.get(key);
+  if (parts === undefined) {
+    parts = splitKey(key);
+    if (splitCache.size > 5000) splitCache.clear();
+    splitCache.set(key, parts);
+  }
   let v: unknown = event;
-  for (const part of splitKey(key)) {
+  for (const part of parts) {
     if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, part)) return undefined;
     v = (v as Record<string, unknown>)[part];
   }
@@ -76,11 +85,37 @@ export function globRegex(glob: string, wordBoundary: boolean): RegExp {
   return re;
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+let lastText: string | undefined;
+let lastLower: string | null = null;
+
+/** The text lowercased when it is ASCII (else null): the same body is checked for every member. */
+function asciiLower(text: string): string | null {
+  if (text !== lastText) {
+    lastText = text;
+    lastLower = ASCII.test(text) ? text.toLowerCase() : null;
+  }
+  return lastLower;
+}
+
+/**
+ * Whether a case-insensitive search for `literal` in `text` may succeed. For ASCII text and an
+ * ASCII literal, a substring test of the lowercased strings decides it (no other code points can
+ * fold into them); it rules out most members of a big room before any regex runs.
+ */
+function mayContain(text: string, literal: string): boolean {
+  const lower = asciiLower(text);
+  if (lower === null || !ASCII.test(literal)) return true;
+  return lower.includes(literal.toLowerCase());
+}
+
 function eventMatch(event: EvalEvent, cond: Condition): boolean {
   if (typeof cond.key !== 'string' || typeof cond.pattern !== 'string') return false;
   const value = lookup(event, cond.key);
   if (typeof value !== 'string') return false;
-  return globRegex(cond.pattern, cond.key === 'content.body').test(value);
+  const words = cond.key === 'content.body';
+  if (words && !/[*?]/.test(cond.pattern) && !mayContain(value, cond.pattern)) return false;
+  return globRegex(cond.pattern, words).test(value);
 }
 
 const isScalar = (v: unknown) => v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isInteger(v));
@@ -137,9 +172,18 @@ export function conditionMatches(event: EvalEvent, cond: Condition, userId: stri
 }
 
 /** Literal (not glob) word-bounded, case-insensitive search: display names may hold `*` or `?`. */
+const wordRegexes = new Map<string, RegExp>();
+
 function containsWord(body: string, word: string): boolean {
-  const escaped = word.replace(/[\\^$.*+?()[\]{}|\-]/g, '\\$&');
-  return new RegExp(`(?:^|\\W)${escaped}(?:\\W|$)`, 'iu').test(body);
+  if (!mayContain(body, word)) return false;
+  let re = wordRegexes.get(word);
+  if (re === undefined) {
+    const escaped = word.replace(/[\\^$.*+?()[\]{}|\-]/g, '\\$&');
+    re = new RegExp(`(?:^|\\W)${escaped}(?:\\W|$)`, 'iu');
+    if (wordRegexes.size > 5000) wordRegexes.clear();
+    wordRegexes.set(word, re);
+  }
+  return re.test(body);
 }
 
 function ruleMatches(kind: string, r: PushRule, event: EvalEvent, userId: string, ctx: EvalContext): boolean {
@@ -166,14 +210,66 @@ export function summarise(actions: Action[]): { notify: boolean; highlight: bool
 // The spec (v1.7): these legacy rules apply only to events without an m.mentions property.
 const LEGACY_MENTION_RULES = new Set(['.m.rule.contains_display_name', '.m.rule.roomnotif', '.m.rule.contains_user_name']);
 
-export function evaluate(ruleset: Ruleset, event: EvalEvent, userId: string, ctx: EvalContext): Outcome {
+const NO_MATCH: Outcome = { ruleId: null, actions: [], notify: false, highlight: false };
+
+/** The rules `evaluate` tries for this event, in order (enabled, and not legacy ones set aside by m.mentions). */
+function* applicable(ruleset: Ruleset, event: EvalEvent): Generator<[RuleKind, PushRule, number]> {
   const hasMentions = Object.hasOwn(event.content, 'm.mentions');
   for (const kind of RULE_KINDS) {
-    for (const r of ruleset[kind]) {
+    const rules = ruleset[kind];
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i]!;
       if (!r.enabled) continue;
       if (hasMentions && r.default && LEGACY_MENTION_RULES.has(r.rule_id)) continue;
-      if (ruleMatches(kind, r, event, userId, ctx)) return { ruleId: r.rule_id, actions: r.actions, ...summarise(r.actions) };
+      yield [kind, r, i];
     }
   }
-  return { ruleId: null, actions: [], notify: false, highlight: false };
+}
+
+export function evaluate(ruleset: Ruleset, event: EvalEvent, userId: string, ctx: EvalContext): Outcome {
+  for (const [kind, r] of applicable(ruleset, event)) {
+    if (ruleMatches(kind, r, event, userId, ctx)) return { ruleId: r.rule_id, actions: r.actions, ...summarise(r.actions) };
+  }
+  return NO_MATCH;
+}
+
+// The default rules whose outcome depends on who evaluates them (their user id, localpart or
+// display name). Every other default rule matches for all members or for none.
+const PER_MEMBER_DEFAULTS = new Set(['.m.rule.invite_for_me', '.m.rule.is_user_mention', '.m.rule.contains_display_name', '.m.rule.contains_user_name']);
+
+/**
+ * Evaluation of one event for every member whose rules are all the spec's defaults (the rulesets
+ * differ only in the user id inside them), prepared once: the rules that do not depend on the
+ * member are tried once, and each member only tries the few that do, up to the first rule that
+ * matches for everyone. With thousands of members this is what keeps a message cheap.
+ */
+export class DefaultsEvaluation {
+  private readonly perMember: [RuleKind, number][] = [];
+  private readonly fallback: Outcome;
+
+  /** `sample`: the ruleset of any member with only default rules. */
+  constructor(
+    sample: Ruleset,
+    private readonly event: EvalEvent,
+    ctx: EvalContext,
+  ) {
+    let fallback = NO_MATCH;
+    for (const [kind, r, i] of applicable(sample, event)) {
+      if (PER_MEMBER_DEFAULTS.has(r.rule_id)) this.perMember.push([kind, i]);
+      else if (ruleMatches(kind, r, event, '', ctx)) {
+        fallback = { ruleId: r.rule_id, actions: r.actions, ...summarise(r.actions) };
+        break;
+      }
+    }
+    this.fallback = fallback;
+  }
+
+  /** The same outcome as `evaluate(ruleset, event, userId, ctx)` for a member with only default rules. */
+  outcome(ruleset: Ruleset, userId: string, ctx: EvalContext): Outcome {
+    for (const [kind, i] of this.perMember) {
+      const r = ruleset[kind][i]!;
+      if (ruleMatches(kind, r, this.event, userId, ctx)) return { ruleId: r.rule_id, actions: r.actions, ...summarise(r.actions) };
+    }
+    return this.fallback;
+  }
 }

@@ -4,7 +4,7 @@
 import type { Database, Queryable } from '../db/pool.js';
 import { MatrixError, notFound } from '../http/errors.js';
 import type { AccountDataService } from '../sync/account-data.js';
-import { evaluate, type EvalContext, type EvalEvent } from './evaluate.js';
+import { DefaultsEvaluation, evaluate, type EvalContext, type EvalEvent } from './evaluate.js';
 import { buildRuleset, defaultRules, isKnownAction, type Action, type Condition, type PushRule, type RuleKind, type Ruleset, RULE_KINDS } from './rules.js';
 import type { PushActionsOf } from '../rooms/store/events.js';
 import { RulesCache } from './rules-cache.js';
@@ -185,6 +185,7 @@ export class PushService {
     // member with the default rules gets the same outcome, evaluated once.
     const sameForDefaults = membership === undefined && typeof event.content['body'] !== 'string' && !Object.hasOwn(event.content, 'm.mentions');
     let defaultsOutcome: ReturnType<typeof evaluate> | undefined;
+    let defaults: DefaultsEvaluation | undefined;
     for (let i = 0; i < users.length; i++) {
       const u = users[i]!;
       const { ruleset, defaultOverrides, allDefault } = rulesets[i]!;
@@ -192,6 +193,7 @@ export class PushService {
       memberCtx.displayName = members.get(u) ?? null;
       let outcome: ReturnType<typeof evaluate>;
       if (sameForDefaults && allDefault) outcome = defaultsOutcome ??= evaluate(ruleset, event, u, memberCtx);
+      else if (allDefault) outcome = (defaults ??= new DefaultsEvaluation(ruleset, event, memberCtx)).outcome(ruleset, u, memberCtx);
       else outcome = evaluate(ruleset, event, u, memberCtx);
       if (!outcome.notify) continue;
       out.push({ userId: u, threadId, actions: outcome.actions, notify: outcome.notify, highlight: outcome.highlight });
