@@ -1,5 +1,5 @@
 // Push rules (user-defined rules and overrides of the defaults) and event push actions.
-import type { Queryable } from '../db/pool.js';
+import type { NamedQuery, Queryable } from '../db/pool.js';
 import type { Action, Condition, DefaultOverride, RuleKind, StoredRule } from './rules.js';
 
 const SELECT_RULES = 'SELECT kind, rule_id, conditions, pattern, actions, enabled FROM push_rules WHERE user_id = $1 ORDER BY kind, ordering';
@@ -116,8 +116,9 @@ export const NOT_FROM_IGNORED = `(${IGNORED_OF_USER} IS NULL OR NOT EXISTS (
 // Counts past the user's read receipt. An unthreaded receipt (thread_id '') covers every thread;
 // a threaded one covers its thread only ('main' is the main timeline, thread_id '' here). Which receipt wins is the furthest of m.read and
 // m.read.private (the spec's "Marking notifications as read").
-const COUNTS = `
-  WITH reads AS (
+const COUNTS: NamedQuery = {
+  name: 'push_counts',
+  text: `WITH reads AS (
     SELECT room_id, thread_id, MAX(event_stream_ordering) AS pos FROM sync_receipts
     WHERE user_id = $1 AND room_id = ANY($2) AND receipt_type IN ('m.read', 'm.read.private')
     GROUP BY room_id, thread_id
@@ -131,7 +132,8 @@ const COUNTS = `
   WHERE a.user_id = $1 AND a.room_id = ANY($2) AND a.stream_ordering <= $3
     AND a.stream_ordering > GREATEST(COALESCE(u.pos, 0), COALESCE(t.pos, 0))
     AND ${NOT_FROM_IGNORED}
-  GROUP BY a.room_id, a.thread_id`;
+  GROUP BY a.room_id, a.thread_id`,
+};
 
 export async function notificationCounts(
   db: Queryable,

@@ -136,7 +136,7 @@ export async function insertOneTimeKeys(
 
 /** One-time key counts by algorithm and unused fallback key types, in one query (sync). */
 export async function keyFiguresForSync(db: Queryable, userId: string, deviceId: string): Promise<{ counts: Record<string, number>; fallback: string[] }> {
-  const r = await db.query<{ counts: Record<string, number>; fallback: string[] }>(SQL.keyFiguresForSync, [userId, deviceId]);
+  const r = await db.query<{ counts: Record<string, number>; fallback: string[] }>({ name: 'sync_key_figures', text: SQL.keyFiguresForSync }, [userId, deviceId]);
   return r.rows[0]!;
 }
 

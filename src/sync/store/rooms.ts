@@ -1,7 +1,7 @@
 // Read-only queries sync needs over the rooms schema (migrations/0003_rooms.sql), in bulk: one
 // query per section for all of a user's rooms, not one per room. Writes to these tables belong
 // to src/rooms; nothing here changes them.
-import type { Queryable } from '../../db/pool.js';
+import type { NamedQuery, Queryable } from '../../db/pool.js';
 import { EVENT_COLUMNS, type EventRow } from '../../rooms/store/events.js';
 
 export interface MembershipRow {
@@ -15,10 +15,14 @@ export interface MembershipRow {
   forgotten: boolean;
 }
 
-const MEMBERSHIPS = `
-  SELECT r.room_id, m.room_nid, r.version, m.membership, m.event_nid, m.stream_ordering, m.forgotten
+// Every sync runs this, the timeline and the membership changes: prepared once per connection
+// (their planning took longer than their execution).
+const MEMBERSHIPS: NamedQuery = {
+  name: 'sync_memberships',
+  text: `SELECT r.room_id, m.room_nid, r.version, m.membership, m.event_nid, m.stream_ordering, m.forgotten
   FROM room_memberships m JOIN rooms r USING (room_nid)
-  WHERE m.user_id = $1 AND m.stream_ordering <= $2`;
+  WHERE m.user_id = $1 AND m.stream_ordering <= $2`,
+};
 
 /** The user's membership of every room they have one in, as of stream position `to`. */
 export async function membershipsOf(db: Queryable, userId: string, to: number): Promise<MembershipRow[]> {
@@ -59,15 +63,17 @@ export async function joinedRooms(db: Queryable, userId: string): Promise<string
  * whether the timeline was cut), newest first, whole rows (EventLoader.fromRows: no second read
  * by nid). One index range scan per room (LATERAL).
  */
-const TIMELINE = `
-  SELECT l.*
+const TIMELINE: NamedQuery = {
+  name: 'sync_timeline',
+  text: `SELECT l.*
   FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(room_nid, from_pos, to_pos)
   CROSS JOIN LATERAL (
     SELECT ${EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')} FROM events e
     WHERE e.room_nid = x.room_nid AND e.stream_ordering > x.from_pos AND e.stream_ordering <= x.to_pos
       AND e.rejected_reason IS NULL
     ORDER BY e.stream_ordering DESC LIMIT $4
-  ) l`;
+  ) l`,
+};
 
 export async function timelineSlices(
   db: Queryable,
@@ -174,9 +180,11 @@ const MEMBERSHIP_CHANGES = `
     AND (o.stream_ordering > $2 AND o.stream_ordering <= $3 OR mine.stream_ordering > $2 AND mine.stream_ordering <= $3)`;
 
 /** The users of MEMBERSHIP_CHANGES, each with whether they share a room with `$1` now (one round trip). */
-const MEMBERSHIP_CHANGES_SHARING = `
-  WITH changed AS (${MEMBERSHIP_CHANGES}), sharing AS (${SHARING})
-  SELECT DISTINCT c.user_id, c.user_id IN (SELECT user_id FROM sharing) AS shares_now FROM changed c WHERE c.user_id <> $1`;
+const MEMBERSHIP_CHANGES_SHARING: NamedQuery = {
+  name: 'sync_membership_changes',
+  text: `WITH changed AS (${MEMBERSHIP_CHANGES}), sharing AS (${SHARING})
+  SELECT DISTINCT c.user_id, c.user_id IN (SELECT user_id FROM sharing) AS shares_now FROM changed c WHERE c.user_id <> $1`,
+};
 
 export async function membershipChangesSharing(db: Queryable, userId: string, from: number, to: number): Promise<{ user_id: string; shares_now: boolean }[]> {
   return (await db.query(MEMBERSHIP_CHANGES_SHARING, [userId, from, to])).rows;
