@@ -16,7 +16,7 @@ import { AUTH_CHANNEL } from '../accounts/token-cache.js';
 import { REDACTIONS_CHANNEL } from '../rooms/service.js';
 import { PUSH_RULES_CHANNEL } from '../push/rules-cache.js';
 import { PushService } from '../push/service.js';
-import * as pushStore from '../push/store.js';
+import { UnreadCounts } from '../push/unread-counts.js';
 import type { PushEvaluator } from '../rooms/context.js';
 import { Lru } from '../rooms/lru.js';
 import type { RoomService } from '../rooms/service.js';
@@ -125,6 +125,8 @@ export function buildSync(opts: {
   notifier.listeners.push(delivery.onNotify);
   opts.rooms.deps.accounts.devicesDeletedListeners.push(pushers.onDevicesDeleted);
   opts.rooms.deps.accounts.deactivationListeners.push(pushers.onDeactivated);
+  // Remembers counts between syncs: each sync counts only what arrived since the last.
+  const unreadCounts = new UnreadCounts();
   const sync = new SyncService({
     db,
     notifier,
@@ -140,7 +142,7 @@ export function buildSync(opts: {
     ],
     presence,
     accountData,
-    counts: pushStore.notificationCounts,
+    counts: (db, userId, rooms, upTo, ignoresSomeone) => unreadCounts.counts(db, userId, rooms, upTo, ignoresSomeone),
     ackToDevice: (userId, deviceId, upTo) => opts.toDevice.deleteToDeviceUpTo(userId, deviceId, upTo),
     log: log.child({ component: 'sync' }),
   });

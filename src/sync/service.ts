@@ -35,7 +35,7 @@ export interface SyncDeps {
   presence: PresenceService;
   accountData: AccountDataService;
   /** Notification counts per room and thread up to a room position. */
-  counts: (db: Queryable, userId: string, rooms: string[], upTo: number) => Promise<CountRow[]>;
+  counts: (db: Queryable, userId: string, rooms: string[], upTo: number, ignoresSomeone: boolean) => Promise<CountRow[]>;
   /** The device acknowledged to-device messages up to this position (it synced with the token). */
   ackToDevice?: (userId: string, deviceId: string, upTo: number) => Promise<unknown>;
   log: Logger;
@@ -173,7 +173,7 @@ export class SyncService {
   private async unreadCounts(ctx: SyncContext): Promise<void> {
     const rooms = Object.keys(ctx.res.rooms.join);
     if (rooms.length === 0) return;
-    const rows = await this.d.counts(ctx.tx, ctx.userId, rooms, ctx.to.events);
+    const rows = await this.d.counts(ctx.tx, ctx.userId, rooms, ctx.to.events, ctx.ignored.size > 0);
     const perThread = ctx.filter.room?.timeline?.unread_thread_notifications === true;
     for (const roomId of rooms) {
       const r = ctx.res.rooms.join[roomId]!;

@@ -1,0 +1,79 @@
+// The notification counts of /sync, remembered between syncs so that each sync counts only the
+// push actions that arrived since the last one.
+//
+// A count is a function of facts that never change once a sync can see them: push actions are
+// only ever appended, and a sync at stream position P sees every action at or below P (positions
+// commit in order, under the stream lock). So the counts of a room up to position P stay right
+// for as long as the user's read receipts in that room stay where they were. Each entry holds the
+// counts per thread up to P together with the receipts they were counted against (a signature
+// computed by the database); the next sync passes both back, and the database counts only the
+// actions after P when the receipts are unchanged, or everything after the unthreaded receipt
+// when they moved. No invalidation is needed, so other processes' receipts and events are no
+// concern: a stale signature only costs one full count. Users who ignore someone are counted in
+// full each time (their counts leave out the ignored senders' events; the cache holds counts of
+// all senders).
+import type { Queryable } from '../db/pool.js';
+import { Lru } from '../rooms/lru.js';
+import { countsSince, type CountRow } from './store.js';
+
+const MAX_ROOMS_REMEMBERED = 200_000;
+
+interface Remembered {
+  /** The user's read receipts in the room the counts were made against. */
+  receipts: string;
+  upTo: number;
+  /** Per thread id: [notification count, highlight count]. */
+  threads: Map<string, [number, number]>;
+}
+
+export class UnreadCounts {
+  private readonly remembered = new Lru<string, Remembered>(MAX_ROOMS_REMEMBERED);
+
+  /**
+   * Counts per room and thread of push actions after the user's read receipts, up to `upTo`
+   * (rows with nothing unread are left out). `ignoresSomeone`: the user's m.ignored_user_list is
+   * not empty (then nothing is remembered).
+   */
+  async counts(db: Queryable, userId: string, rooms: string[], upTo: number, ignoresSomeone: boolean): Promise<CountRow[]> {
+    if (rooms.length === 0) return [];
+    const known = rooms.map((r) => (ignoresSomeone ? undefined : this.remembered.get(`${userId}\u0000${r}`)));
+    const rows = await countsSince(
+      db,
+      userId,
+      rooms,
+      known.map((k) => k?.receipts ?? null),
+      known.map((k) => k?.upTo ?? null),
+      upTo,
+      ignoresSomeone,
+    );
+    const byRoom = new Map<string, { receipts: string; delta: boolean; threads: Map<string, [number, number]> }>();
+    for (const r of rows) {
+      let room = byRoom.get(r.room_id);
+      if (!room) {
+        room = { receipts: r.receipts, delta: r.delta, threads: new Map() };
+        byRoom.set(r.room_id, room);
+      }
+      if (r.thread_id !== null) room.threads.set(r.thread_id, [r.notification_count, r.highlight_count]);
+    }
+    const out: CountRow[] = [];
+    for (let i = 0; i < rooms.length; i++) {
+      const roomId = rooms[i]!;
+      const room = byRoom.get(roomId);
+      if (!room) continue;
+      let threads = room.threads;
+      const before = known[i];
+      if (room.delta && before) {
+        threads = new Map(before.threads);
+        for (const [t, [n, h]] of room.threads) {
+          const [n0, h0] = threads.get(t) ?? [0, 0];
+          threads.set(t, [n0 + n, h0 + h]);
+        }
+      }
+      if (!ignoresSomeone) this.remembered.set(`${userId}\u0000${roomId}`, { receipts: room.receipts, upTo, threads });
+      for (const [t, [n, h]] of threads) {
+        if (n > 0 || h > 0) out.push({ room_id: roomId, thread_id: t, notification_count: n, highlight_count: h });
+      }
+    }
+    return out;
+  }
+}
