@@ -10,6 +10,7 @@
 //  - an initial sync of a user in `--rooms` rooms with `--messages` messages each.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +83,30 @@ async function call(method: string, path: string, token: string | undefined, bod
   if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
   return json;
 }
+// The timed requests (the send and the receiver's long-poll) go through node:http on keep-alive
+// connections: fetch (undici) costs the client about a millisecond more per request, which is
+// the client's time, not the server's.
+const agent = new http.Agent({ keepAlive: true });
+function timedCall(method: string, path: string, token: string, body?: unknown): Promise<any> {
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${base}${path}`,
+      { method, agent, headers: { Authorization: `Bearer ${token}`, ...(data !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          if (res.statusCode !== 200) reject(new Error(`${method} ${path}: ${res.statusCode} ${JSON.stringify(json)}`));
+          else resolve(json);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
 let n = 0;
 const register = async (): Promise<User> => {
   const r = await call('POST', '/register', undefined, { username: `bench${++n}_${process.pid}`, password: 'bench-password', auth: { type: 'm.login.dummy' } });
@@ -113,7 +138,13 @@ try {
   const polls = idle.map((u, i) => call('GET', `/sync?set_presence=offline&timeout=600000&since=${tokens[i]}`, u.token, undefined, stopIdle.signal).catch(() => undefined));
   await new Promise((r) => setTimeout(r, 3000));
   const withPolls = rssMb();
-  console.log(`server resident memory with ${IDLE} idle long-polls: ${withPolls} MB (+${withPolls - rest} MB; ${rssSplit()})`);
+  console.log(`server resident memory with ${IDLE} idle long-polls: ${withPolls} MB (+${withPolls - rest} MB; ${rssSplit()}), 3 s after they opened`);
+  // The burst of requests leaves garbage in the old generation until V8's next full collection,
+  // which an idle server runs on its own after a while.
+  for (const s of [10, 20, 30]) {
+    await new Promise((r) => setTimeout(r, (s - (s === 10 ? 3 : 10)) * 1000));
+    console.log(`  ${s} s after: ${rssMb()} MB (${rssSplit()})`);
+  }
   console.log(`load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 
   // Send-to-sync latency.
@@ -126,7 +157,7 @@ try {
   // going online at its first message, may wake the sync first).
   const pollUntilMessage = async () => {
     for (;;) {
-      const res = await call('GET', `/sync?set_presence=offline&timeout=30000&since=${since}`, bob.token);
+      const res = await timedCall('GET', `/sync?set_presence=offline&timeout=30000&since=${since}`, bob.token);
       since = res.next_batch;
       if (res.rooms.join[roomId]) return;
     }
@@ -135,7 +166,7 @@ try {
     const polling = pollUntilMessage();
     await new Promise((r) => setTimeout(r, 5));
     const t0 = performance.now();
-    await call('PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/lat${i}`, alice.token, { msgtype: 'm.text', body: `ping ${i}` });
+    await timedCall('PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/lat${i}`, alice.token, { msgtype: 'm.text', body: `ping ${i}` });
     sendTimes.push(performance.now() - t0);
     await polling;
     latencies.push(performance.now() - t0);
@@ -147,7 +178,7 @@ try {
   const empty: number[] = [];
   for (let i = 0; i < SAMPLES; i++) {
     const t0 = performance.now();
-    await call('GET', `/sync?set_presence=offline&timeout=0&since=${since}`, bob.token);
+    await timedCall('GET', `/sync?set_presence=offline&timeout=0&since=${since}`, bob.token);
     empty.push(performance.now() - t0);
   }
   console.log(`incremental sync with nothing new: median ${pct(empty, 50).toFixed(2)} ms, p99 ${pct(empty, 99).toFixed(2)} ms`);
