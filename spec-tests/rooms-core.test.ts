@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestClient } from './support/client.js';
 import { TXN_ID_LIFETIME_MS } from '../src/rooms/service.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { type TestServer, startServerWithUsers } from './support/server.js';
 
 const V3 = '/_matrix/client/v3';
 let txnCounter = 0;
@@ -25,15 +25,8 @@ function room(roomId: string) {
 
 describe('rooms', () => {
   let server: TestServer;
-  let alice: TestClient;
-  let bob: TestClient;
-  let carol: TestClient;
-  before(async () => {
-    server = await startTestServer();
-    alice = await server.register();
-    bob = await server.register();
-    carol = await server.register();
-  });
+  let alice: TestClient, bob: TestClient, carol: TestClient;
+  before(async () => ({ server, users: [alice, bob, carol] } = await startServerWithUsers(3)));
   after(() => server.stop());
 
   it('creates a public room that another user joins by id and by alias, and both can talk', async () => {

@@ -6,7 +6,7 @@ import { createClient, Preset, Visibility, type MatrixClient } from 'matrix-js-s
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { registerWithSharedSecret } from './support/admin.js';
 import type { TestClient } from './support/client.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { type TestServer, startServerWithUsers } from './support/server.js';
 
 sdkLogger.setLevel('silent');
 
@@ -24,15 +24,8 @@ async function createRoom(c: TestClient, body: Record<string, unknown> = {}): Pr
 
 describe('aliases, directory and reports', () => {
   let server: TestServer;
-  let alice: TestClient;
-  let bob: TestClient;
-  let carol: TestClient;
-  before(async () => {
-    server = await startTestServer();
-    alice = await server.register();
-    bob = await server.register();
-    carol = await server.register();
-  });
+  let alice: TestClient, bob: TestClient, carol: TestClient;
+  before(async () => ({ server, users: [alice, bob, carol] } = await startServerWithUsers(3)));
   after(() => server.stop());
 
   it('finds a public channel in the directory through matrix-js-sdk and joins it by alias', async () => {

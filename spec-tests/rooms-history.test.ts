@@ -8,7 +8,7 @@ import { createClient, Direction } from 'matrix-js-sdk';
 import pg from 'pg';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { TestClient } from './support/client.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { type TestServer, startServerWithUsers } from './support/server.js';
 
 sdkLogger.setLevel('silent');
 
@@ -63,15 +63,8 @@ async function visibleIds(c: TestClient, roomId: string): Promise<string[]> {
 
 describe('room history', () => {
   let server: TestServer;
-  let alice: TestClient;
-  let bob: TestClient;
-  let carol: TestClient;
-  before(async () => {
-    server = await startTestServer();
-    alice = await server.register();
-    bob = await server.register();
-    carol = await server.register();
-  });
+  let alice: TestClient, bob: TestClient, carol: TestClient;
+  before(async () => ({ server, users: [alice, bob, carol] } = await startServerWithUsers(3)));
   after(() => server.stop());
 
   describe('/messages', () => {

@@ -97,3 +97,11 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, o
     },
   };
 }
+
+/** A server and `count` users registered on it (the set-up of many test files). */
+export async function startServerWithUsers(count: number): Promise<{ server: TestServer; users: TestClient[] }> {
+  const server = await startTestServer();
+  const users: TestClient[] = [];
+  for (let i = 0; i < count; i++) users.push(await server.register());
+  return { server, users };
+}
