@@ -16,23 +16,30 @@
 // Everything is noisy on a shared machine: the load average is printed with the results, and
 // the fastest run next to each median.
 //
-// Where an upload's time goes (measured 2026-11-21, 2 shared vCPUs, load average 4-12): the
-// disk is not the limit (fsync of 50 MB takes 25-50 ms); the CPU is. sha256 runs on the main
-// thread (~35 ms per 50 MB with SHA-NI, more under load) while the page-cache writes run on a
-// thread-pool thread, and on a loaded machine they slow each other: 1 MiB writes alone take
-// ~20 ms per 50 MB, alongside the hashing 45-80 ms; during an HTTP upload, where the main
-// thread also receives (50 MB of fresh 64 KiB socket buffers) and, for the in-process client,
-// sends, they add up to 150-800 ms. Tried and measured, none better than the code as it is:
-// fdatasync every 4/8/16 MiB while the body arrives (final fsync 30 -> 3 ms, but uploads
-// 1.5x slower: median 620 vs 390 ms in-process, 680-820 vs 560 ms with curl, 16 rotated
-// runs); 4 MiB write batches, three positional writes in flight, 'data' events instead of the
-// async iterator (all within noise or slower); glibc MALLOC_TRIM_THRESHOLD_/TOP_PAD_ to keep
-// the socket buffers' memory mapped (slower).
+// Where an upload's time goes (2026-11-21, 2 shared vCPUs): not the disk (dd writes 50 MB in
+// 30-160 ms), not sha256 (~35 ms), but filling the page cache with a new file: THREADS=1 shows
+// the thread pool's writes taking 20 ms of CPU per 50 MB in a quiet moment and 120-180 ms in a
+// busy one, however they are issued. Hence stage(): chunks copied into a 4 x 1 MiB ring, each
+// full slot hashed on a worker thread and written at once, and bytes past 8 MiB written with
+// O_DIRECT (the fsync is kept). Interleaved A/B, 20 runs each, load 1.7: upload median 92 vs
+// 200 ms in-process, 88 vs 199 ms with curl (0.9x vs 2.0x dd, whose median was 100 ms), storage
+// only 44 vs 71 ms, server CPU 128 vs 236 ms. The price: the first download of a fresh big file
+// reads its bytes past 8 MiB from disk (116 vs 43 ms in-process, 76 vs 37 ms with curl); later
+// downloads are from the page cache as before. Tried and measured, and not kept:
+// - sha256 on the worker with page-cache writes (ring copy, or moving the socket chunks to the
+//   worker once written): no better, often worse (curl 179 vs 147, 230 vs 176, 277 vs 165 ms);
+//   one write in flight instead of four: the same;
+// - O_DIRECT with sha256 on the main thread: 86/82 vs 66/73 ms with the worker (15 runs);
+// - O_DIRECT from 1 MiB instead of 8: within noise (138/151 vs 153/141 ms);
+// - for that first download, 256 KiB or 4 MiB reads instead of 1 MiB: within noise;
+// - earlier: fdatasync every 4/8/16 MiB while the body arrives (1.5x slower), 4 MiB write
+//   batches, three positional writes in flight, 'data' events instead of the async iterator
+//   (within noise or slower), glibc MALLOC_TRIM_THRESHOLD_/TOP_PAD_ (slower).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { promisify } from 'node:util';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -65,6 +72,21 @@ function request(
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+/** CPU ms of each thread of this process (from /proc), keyed "tid:name". */
+function threadTimes(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const st = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(`${tid}:${st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'))}`, ((Number(f[11]) + Number(f[12])) * 1000) / 100);
+    } catch {
+      // The thread ended.
+    }
+  }
+  return out;
 }
 
 function median(xs: number[]): number {
@@ -136,6 +158,7 @@ try {
   const ddR: number[] = [];
   const staged: number[] = [];
   const curlUp: number[] = [];
+  const curlCpu: number[] = [];
   const curlDown: number[] = [];
   const srcPath = join(storeDir, 'bench-src.bin');
   const up: number[] = [];
@@ -180,6 +203,8 @@ try {
       await fh.write(data);
       await fh.close();
       // curl streams the file (-T) rather than loading it, like a real client on another process.
+      const cpu0 = process.cpuUsage();
+      const threads0 = process.env['THREADS'] ? threadTimes() : undefined;
       const cu = await curl([
         '-X', 'POST', '-T', srcPath, '-H', `Authorization: ${auth.Authorization}`, '-H', 'Content-Type: application/octet-stream',
         `${server.baseUrl}/_matrix/media/v3/upload`,
@@ -187,6 +212,15 @@ try {
       await rm(srcPath, { force: true });
       if (!cu) return;
       curlUp.push(cu.ms);
+      const cpu = process.cpuUsage(cpu0);
+      curlCpu.push((cpu.user + cpu.system) / 1000);
+      if (threads0) {
+        // THREADS=1: which threads of the server's process spent the upload's CPU (main thread,
+        // thread pool, the sha256 worker), one line per upload on stderr.
+        const parts: string[] = [];
+        for (const [k, ms] of threadTimes()) if (ms - (threads0.get(k) ?? 0) >= 5) parts.push(`${k}=${ms - (threads0.get(k) ?? 0)}`);
+        console.error(`curl upload ${cu.ms.toFixed(0)} ms, process CPU ${curlCpu.at(-1)!.toFixed(0)} ms: ${parts.join(' ')}`);
+      }
       const cj = JSON.parse(cu.body) as { content_uri?: string };
       if (!cj.content_uri) throw new Error(`curl upload failed: ${cu.body}`);
       const cid = cj.content_uri.split('/').pop()!;
@@ -253,7 +287,7 @@ try {
   if (ddW.length > 0) console.log(line('raw write (dd bs=1M conv=fsync)', ddW));
   console.log(line('storage only (sha256, writes, fsync)', staged));
   console.log(line('upload (HTTP, sha256, fsync)', up));
-  if (curlUp.length > 0) console.log(line('upload, curl client', curlUp));
+  if (curlUp.length > 0) console.log(`${line('upload, curl client', curlUp)}; server process CPU median ${median(curlCpu).toFixed(0)} ms`);
   const ratio = (a: number[], b: number[]) => (a.length > 0 && b.length > 0 ? `${(median(a) / median(b)).toFixed(2)}x` : 'n/a');
   console.log(`  upload time / raw write time: in-process client ${ratio(up, rawW)} (node raw), ${ratio(up, ddW)} (dd); curl ${ratio(curlUp, rawW)} (node raw), ${ratio(curlUp, ddW)} (dd); storage only ${ratio(staged, rawW)} (node raw), ${ratio(staged, ddW)} (dd)`);
   console.log(line('raw read, page cache (node, 1 MiB)', rawR));

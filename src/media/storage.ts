@@ -1,10 +1,12 @@
 // Where media bytes live. Routes and the service only see MediaStorage, so an S3-compatible
 // backend can be added later without touching them. Blobs are addressed by their sha256: the
 // same file uploaded twice is stored once.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { OffThreadSha256 } from './hasher.js';
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
@@ -44,6 +46,39 @@ export interface MediaStorage {
 }
 
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Slots of a stage() ring: bytes being written and hashed while the next slots fill. */
+const RING_SLOTS = 4;
+const RING_BYTES = RING_SLOTS * WRITE_BATCH_BYTES;
+/** O_DIRECT writes whole blocks from block-aligned memory (4096 covers 512-byte devices too). */
+const DIRECT_ALIGN = 4096;
+/** Rings kept for the next stage() calls. */
+const spareRings: SharedArrayBuffer[] = [];
+const MAX_SPARE_RINGS = 4;
+
+/** A SharedArrayBuffer at a page-aligned address, as O_DIRECT needs: a shared wasm memory's. */
+function alignedRing(): SharedArrayBuffer {
+  type Wasm = { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } };
+  const pages = RING_BYTES / 65536;
+  return new (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+}
+
+/**
+ * Bytes past this offset are written with O_DIRECT. The first ones go through the page cache, so
+ * images (thumbnailed and fetched right after their upload) and the start of a video are read
+ * from memory as before.
+ */
+export const DIRECT_FROM = 8 * WRITE_BATCH_BYTES;
+
+const roundUp = (n: number) => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN;
+
+/** Writes buf[0, len) at `position`, looping on short writes. */
+async function writeAllAt(fh: FileHandle, buf: Uint8Array, len: number, position: number): Promise<void> {
+  let off = 0;
+  while (off < len) {
+    const { bytesWritten } = await fh.write(buf, off, len - off, position + off);
+    off += bytesWritten;
+  }
+}
 
 /** fsync of a directory: makes the entries created in it (a rename, a new subdirectory) durable. */
 async function syncDir(dir: string): Promise<void> {
@@ -52,23 +87,6 @@ async function syncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-/** Writes every chunk, looping on short writes. */
-async function writeAll(fh: FileHandle, chunks: Buffer[]): Promise<void> {
-  let pending = chunks;
-  while (pending.length > 0) {
-    let { bytesWritten } = await fh.writev(pending);
-    const rest: Buffer[] = [];
-    for (const c of pending) {
-      if (bytesWritten >= c.length) bytesWritten -= c.length;
-      else {
-        rest.push(c.subarray(bytesWritten));
-        bytesWritten = 0;
-      }
-    }
-    pending = rest;
   }
 }
 
@@ -108,12 +126,24 @@ export class FilesystemMediaStorage implements MediaStorage {
     this.madeDirs.add(dir);
   }
 
+  /** False once O_DIRECT proved unsupported here (then every write goes through the page cache). */
+  private directIo = true;
+  /** Where O_DIRECT writes start (DIRECT_FROM; tests and the bench change it). */
+  directFrom = DIRECT_FROM;
+  /**
+   * Each chunk is copied into a ring of 1 MiB slots in a SharedArrayBuffer; a full slot is
+   * written (thread pool) and hashed (worker thread, see hasher.ts) at once while the next ones
+   * fill, and is refilled only when both are done, so the main thread only receives and copies.
+   * Bytes past directFrom are written with O_DIRECT (from the page-aligned ring; the last block
+   * padded, the file truncated back): filling the page cache with a big new file took more CPU
+   * than anything else in an upload, and then left the final fsync the most to flush (see
+   * bench/media.ts). The fsync is still done, for the first bytes and the file's metadata. A
+   * source that ends within the first slot is hashed here (no round trip to the worker).
+   */
   async stage(source: Readable, maxBytes: number): Promise<StagedBlob> {
     await this.ensureDir(this.tmpDir);
     const tmp = join(this.tmpDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
     this.live.add(tmp);
-    const hash = createHash('sha256');
-    let size = 0;
     let fh: FileHandle;
     try {
       fh = await open(tmp, 'wx');
@@ -121,47 +151,114 @@ export class FilesystemMediaStorage implements MediaStorage {
       this.live.delete(tmp);
       throw err;
     }
-    let inFlight: Promise<unknown> = Promise.resolve();
+    const sab = spareRings.pop() ?? alignedRing();
+    const ring = new Uint8Array(sab);
+    /** The same file opened with O_DIRECT, once the first slot is full. */
+    let direct: FileHandle | undefined;
+    let offThread: OffThreadSha256 | undefined;
+    let onThread: Hash | undefined;
+    /** Completions of the submitted slots, oldest first (slots are used round robin). */
+    const busy: Promise<void>[] = [];
+    let slot = 0;
+    let fill = 0;
+    let size = 0;
+    let position = 0;
+    let padded = false;
+    let triedDirect = false;
+    const write = async (off: number, len: number, pos: number) => {
+      if (direct && this.directIo && pos % DIRECT_ALIGN === 0) {
+        try {
+          await writeAllAt(direct, ring.subarray(off), roundUp(len), pos);
+          if (roundUp(len) !== len) padded = true;
+          return;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'EINVAL') throw err;
+          // Alignment refused by this filesystem: the page cache it is, from now on.
+          this.directIo = false;
+        }
+      }
+      await writeAllAt(fh, ring.subarray(off), len, pos);
+    };
+    const submit = () => {
+      const off = slot * WRITE_BATCH_BYTES;
+      const len = fill;
+      let hashed: Promise<void> | undefined;
+      if (onThread) onThread.update(ring.subarray(off, off + len));
+      else hashed = offThread!.update(sab, off, len);
+      const done = Promise.all([write(off, len, position), hashed]).then(() => undefined);
+      // Handled where it is awaited; this keeps a failure while reading from being "unhandled".
+      done.catch(() => undefined);
+      busy.push(done);
+      position += len;
+      fill = 0;
+      slot = (slot + 1) % RING_SLOTS;
+    };
+    let sha256: string;
     try {
-      // Chunks from a socket are 16-64 KiB; they are gathered into ~1 MiB writev() calls (far
-      // fewer thread-pool round trips), with one write in flight while the next batch fills.
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
-      const flush = async () => {
-        await inFlight;
-        if (batch.length === 0) return;
-        const chunks = batch;
-        batch = [];
-        batchBytes = 0;
-        inFlight = writeAll(fh, chunks);
-        // Handled where it is awaited; this keeps a failure while reading from being "unhandled".
-        inFlight.catch(() => undefined);
-      };
       // destroyOnReturn false: when we stop early (too large) the source is left to its owner,
       // so an HTTP request's socket can still carry the 413 answer.
       for await (const chunk of source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > maxBytes) throw new BlobTooLargeError(`more than ${maxBytes} bytes`);
-        hash.update(chunk);
-        batch.push(chunk);
-        batchBytes += chunk.length;
-        if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+        for (let off = 0; off < chunk.length; ) {
+          if (fill === 0 && busy.length === RING_SLOTS) await busy.shift();
+          const n = Math.min(WRITE_BATCH_BYTES - fill, chunk.length - off);
+          ring.set(n === chunk.length ? chunk : chunk.subarray(off, off + n), slot * WRITE_BATCH_BYTES + fill);
+          fill += n;
+          off += n;
+          if (fill === WRITE_BATCH_BYTES) {
+            if (!offThread && !onThread) {
+              try {
+                offThread = new OffThreadSha256();
+              } catch {
+                onThread = createHash('sha256');
+              }
+            }
+            if (position >= this.directFrom && !triedDirect) {
+              triedDirect = true;
+              if (this.directIo) {
+                direct = await open(tmp, constants.O_WRONLY | constants.O_DIRECT).catch((err: { code?: string }) => {
+                  // Not supported by this filesystem (tmpfs, some FUSE ones).
+                  if (err.code === 'EINVAL') this.directIo = false;
+                  return undefined;
+                });
+              }
+            }
+            submit();
+          }
+        }
       }
-      await flush();
-      await inFlight;
+      if (!offThread && !onThread) {
+        sha256 = createHash('sha256').update(ring.subarray(0, fill)).digest('hex');
+        await writeAllAt(fh, ring, fill, 0);
+      } else {
+        if (fill > 0) submit();
+        for (const p of busy.splice(0)) await p;
+        sha256 = onThread ? onThread.digest('hex') : await offThread!.digest();
+        if (padded) await fh.truncate(size);
+      }
       // The bytes must be on disk before the database says they exist. (Flushing early while the
       // body still arrives, fdatasync every few MiB, was measured slower: see bench/media.ts.)
       await fh.sync();
+      await direct?.close();
       await fh.close();
     } catch (err) {
-      // No write may still be running when the file is closed and removed.
-      await inFlight.catch(() => undefined);
+      offThread?.abort();
+      // No write may still be running when the file is closed and removed, and the ring is
+      // reused only when nothing reads it any more.
+      for (const p of busy.splice(0)) await p.catch(() => undefined);
+      await direct?.close().catch(() => undefined);
       await fh.close().catch(() => undefined);
       await rm(tmp, { force: true });
       this.live.delete(tmp);
+      if (spareRings.length < MAX_SPARE_RINGS) spareRings.push(sab);
       throw err;
     }
-    const sha256 = hash.digest('hex');
+    if (spareRings.length < MAX_SPARE_RINGS) spareRings.push(sab);
+    return this.staged(tmp, sha256, size);
+  }
+
+  private staged(tmp: string, sha256: string, size: number): StagedBlob {
     const finalPath = this.pathOf(sha256);
     let done = false;
     return {
