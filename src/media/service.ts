@@ -262,8 +262,8 @@ export class MediaService {
     }
   }
 
-  open(media: { sha256: string }, range?: { start: number; end: number }): Promise<Readable> {
-    return this.storage.open(media.sha256, range);
+  open(media: { sha256: string; size?: number }, range?: { start: number; end: number }): Promise<Readable> {
+    return this.storage.open(media.sha256, range, media.size);
   }
 
   private waitForUpload(mediaId: string, ms: number, signal?: AbortSignal): Promise<void> {

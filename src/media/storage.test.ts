@@ -63,6 +63,64 @@ describe('filesystem media storage', () => {
     await s.discard();
   });
 
+  it('reads big files back with O_DIRECT past the offset: whole, in ranges, and stopped midway', async () => {
+    const big = new FilesystemMediaStorage(root);
+    big.directFrom = 1024 * 1024;
+    const bytes = randomBytes(5 * 1024 * 1024 + 4097);
+    const s = await big.stage(Readable.from([bytes]), bytes.length);
+    await s.commit();
+    const readAll = async (r: Readable) => {
+      const chunks: Buffer[] = [];
+      for await (const c of r) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    };
+    for (const [block, ahead] of [[1024 * 1024, 4], [1024 * 1024, 2], [256 * 1024, 4], [4096, 1]] as const) {
+      big.readBlock = block;
+      big.readAhead = ahead;
+      assert.ok((await readAll(await big.open(s.sha256))).equals(bytes), `${block} x ${ahead}`);
+      assert.ok((await readAll(await big.open(s.sha256, undefined, bytes.length))).equals(bytes));
+      const M = 1024 * 1024;
+      const n = bytes.length;
+      for (const [start, end] of [[0, n - 1], [M - 5, M + 5], [M, M], [3 * M + 4095, n - 1], [n - 1, n - 1], [17, 2 * M + 1], [M + 4096, 4 * M - 1]]) {
+        const got = await readAll(await big.open(s.sha256, { start: start!, end: end! }));
+        assert.ok(got.equals(bytes.subarray(start, end! + 1)), `${start}-${end}`);
+      }
+    }
+    // Destroyed before and during the read (a HEAD, a client gone): every file closed.
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    (await big.open(s.sha256)).destroy();
+    const midway = await big.open(s.sha256);
+    await new Promise<void>((resolve) => midway.once('data', () => resolve()));
+    midway.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(fds(), before);
+    // A file shorter than the caller says: an error, not a silently short body.
+    await assert.rejects(readAll(await big.open(s.sha256, undefined, bytes.length + 5000)), /shorter/);
+    assert.equal(fds(), before);
+  });
+
+  it('reads through the page cache when the filesystem refuses O_DIRECT', async () => {
+    class NoDirect extends FilesystemMediaStorage {
+      opened = 0;
+      protected override openFile(path: string, flags: number) {
+        this.opened++;
+        return Promise.reject(Object.assign(new Error(`EINVAL: ${path} ${flags}`), { code: 'EINVAL' }));
+      }
+    }
+    const plain = new NoDirect(root);
+    plain.directFrom = 1024 * 1024;
+    const bytes = randomBytes(3 * 1024 * 1024 + 123);
+    const s = await plain.stage(Readable.from([bytes]), bytes.length);
+    await s.commit();
+    assert.ok((await plain.read(s.sha256)).equals(bytes));
+    const chunks: Buffer[] = [];
+    for await (const c of await plain.open(s.sha256, { start: 1024 * 1024 + 1, end: bytes.length - 2 })) chunks.push(c as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(bytes.subarray(1024 * 1024 + 1, bytes.length - 1)));
+    // Tried once, then never again.
+    assert.equal(plain.opened, 1);
+  });
+
   it('keeps one copy of identical content', async () => {
     const bytes = randomBytes(1000);
     const stagedAll = await Promise.all([1, 2, 3].map(() => stageBuffer(store, bytes)));

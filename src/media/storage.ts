@@ -31,8 +31,11 @@ export interface MediaStorage {
    * `maxBytes` (the rest of the source is not read).
    */
   stage(source: Readable, maxBytes: number): Promise<StagedBlob>;
-  /** The blob's bytes (or the inclusive byte range); rejects (ENOENT) when it is missing. */
-  open(sha256: string, range?: { start: number; end: number }): Promise<Readable>;
+  /**
+   * The blob's bytes (or the inclusive byte range); rejects (ENOENT) when it is missing. `size`,
+   * when the caller knows it, spares a stat.
+   */
+  open(sha256: string, range?: { start: number; end: number }, size?: number): Promise<Readable>;
   read(sha256: string): Promise<Buffer>;
   exists(sha256: string): Promise<boolean>;
   delete(sha256: string): Promise<void>;
@@ -49,9 +52,9 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Slots of a stage() ring: bytes being written and hashed while the next slots fill. */
 const RING_SLOTS = 4;
 const RING_BYTES = RING_SLOTS * WRITE_BATCH_BYTES;
-/** O_DIRECT writes whole blocks from block-aligned memory (4096 covers 512-byte devices too). */
+/** O_DIRECT reads and writes whole blocks at aligned offsets, into and from aligned memory (4096 covers 512-byte devices too). */
 const DIRECT_ALIGN = 4096;
-/** Rings kept for the next stage() calls. */
+/** Rings kept for the next stage() and big open() calls. */
 const spareRings: SharedArrayBuffer[] = [];
 const MAX_SPARE_RINGS = 4;
 
@@ -62,6 +65,12 @@ function alignedRing(): SharedArrayBuffer {
   return new (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
 }
 
+const takeRing = (): SharedArrayBuffer => spareRings.pop() ?? alignedRing();
+/** Only once nothing reads or writes the ring any more. */
+function giveBackRing(sab: SharedArrayBuffer): void {
+  if (spareRings.length < MAX_SPARE_RINGS) spareRings.push(sab);
+}
+
 /**
  * Bytes past this offset are written with O_DIRECT. The first ones go through the page cache, so
  * images (thumbnailed and fetched right after their upload) and the start of a video are read
@@ -70,6 +79,13 @@ function alignedRing(): SharedArrayBuffer {
 export const DIRECT_FROM = 8 * WRITE_BATCH_BYTES;
 
 const roundUp = (n: number) => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN;
+
+/**
+ * Reads of a big download (open() past directFrom): their size, and how many are in flight
+ * (readBlock * readAhead must fit in a ring). See bench/media.ts for the measurements.
+ */
+const READ_BLOCK = WRITE_BATCH_BYTES;
+const READ_AHEAD = RING_SLOTS;
 
 /** Writes buf[0, len) at `position`, looping on short writes. */
 async function writeAllAt(fh: FileHandle, buf: Uint8Array, len: number, position: number): Promise<void> {
@@ -126,10 +142,38 @@ export class FilesystemMediaStorage implements MediaStorage {
     this.madeDirs.add(dir);
   }
 
-  /** False once O_DIRECT proved unsupported here (then every write goes through the page cache). */
+  /** False once O_DIRECT proved unsupported here (then all I/O goes through the page cache). */
   private directIo = true;
-  /** Where O_DIRECT writes start (DIRECT_FROM; tests and the bench change it). */
+  /** Where O_DIRECT writes and reads start (DIRECT_FROM; tests and the bench change it). */
   directFrom = DIRECT_FROM;
+  /** open()'s block size and reads in flight past directFrom (the bench changes them). */
+  readBlock = READ_BLOCK;
+  readAhead = READ_AHEAD;
+  /** False: open() reads everything through the page cache (the bench compares the two). */
+  directReads = true;
+
+  /** The file opened again with O_DIRECT; undefined when the filesystem refuses it (tmpfs, some FUSE ones). */
+  private async openDirect(path: string, flags: number): Promise<FileHandle | undefined> {
+    if (!this.directIo) return undefined;
+    try {
+      return await this.openFile(path, flags | constants.O_DIRECT);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EINVAL') this.directIo = false;
+      return undefined;
+    }
+  }
+
+  /** node:fs/promises open (a seam for the tests). */
+  protected openFile(path: string, flags: number): Promise<FileHandle> {
+    return open(path, flags);
+  }
+
+  /** Called when an aligned O_DIRECT read or write got EINVAL: the page cache it is, from now on. */
+  private refuseDirect(err: unknown): void {
+    if ((err as { code?: string }).code !== 'EINVAL') throw err;
+    this.directIo = false;
+  }
+
   /**
    * Each chunk is copied into a ring of 1 MiB slots in a SharedArrayBuffer; a full slot is
    * written (thread pool) and hashed (worker thread, see hasher.ts) at once while the next ones
@@ -151,7 +195,7 @@ export class FilesystemMediaStorage implements MediaStorage {
       this.live.delete(tmp);
       throw err;
     }
-    const sab = spareRings.pop() ?? alignedRing();
+    const sab = takeRing();
     const ring = new Uint8Array(sab);
     /** The same file opened with O_DIRECT, once the first slot is full. */
     let direct: FileHandle | undefined;
@@ -172,9 +216,7 @@ export class FilesystemMediaStorage implements MediaStorage {
           if (roundUp(len) !== len) padded = true;
           return;
         } catch (err) {
-          if ((err as { code?: string }).code !== 'EINVAL') throw err;
-          // Alignment refused by this filesystem: the page cache it is, from now on.
-          this.directIo = false;
+          this.refuseDirect(err);
         }
       }
       await writeAllAt(fh, ring.subarray(off), len, pos);
@@ -216,13 +258,7 @@ export class FilesystemMediaStorage implements MediaStorage {
             }
             if (position >= this.directFrom && !triedDirect) {
               triedDirect = true;
-              if (this.directIo) {
-                direct = await open(tmp, constants.O_WRONLY | constants.O_DIRECT).catch((err: { code?: string }) => {
-                  // Not supported by this filesystem (tmpfs, some FUSE ones).
-                  if (err.code === 'EINVAL') this.directIo = false;
-                  return undefined;
-                });
-              }
+              direct = await this.openDirect(tmp, constants.O_WRONLY);
             }
             submit();
           }
@@ -251,10 +287,10 @@ export class FilesystemMediaStorage implements MediaStorage {
       await fh.close().catch(() => undefined);
       await rm(tmp, { force: true });
       this.live.delete(tmp);
-      if (spareRings.length < MAX_SPARE_RINGS) spareRings.push(sab);
+      giveBackRing(sab);
       throw err;
     }
-    if (spareRings.length < MAX_SPARE_RINGS) spareRings.push(sab);
+    giveBackRing(sab);
     return this.staged(tmp, sha256, size);
   }
 
@@ -328,10 +364,29 @@ export class FilesystemMediaStorage implements MediaStorage {
     }
   }
 
-  async open(sha256: string, range?: { start: number; end: number }): Promise<Readable> {
+  /**
+   * Files larger than directFrom (those stage() wrote with O_DIRECT) are read with O_DIRECT past
+   * directFrom too, see BlockReader: a first download is read from the disk at about dd's
+   * `iflag=direct` speed, and a big file never fills the page cache, where it would evict what
+   * is worth keeping there (PostgreSQL's pages, small media, thumbnails). Smaller files, and
+   * every file when the filesystem refuses O_DIRECT, are read through the page cache.
+   */
+  async open(sha256: string, range?: { start: number; end: number }, size?: number): Promise<Readable> {
     const path = this.pathOf(sha256);
     // Opened before returning so a missing file rejects here, not mid-response.
     const fh = await open(path, 'r');
+    try {
+      const end = range ? range.end : (size ?? (await fh.stat()).size) - 1;
+      if (this.readBlock % DIRECT_ALIGN !== 0 || this.readBlock * this.readAhead > RING_BYTES) throw new Error('readBlock x readAhead must fit in a ring');
+      const direct = this.directReads && end >= this.directFrom ? await this.openDirect(path, constants.O_RDONLY) : undefined;
+      if (direct) {
+        const onRefused = (err: unknown) => this.refuseDirect(err);
+        return new BlockReader(fh, direct, this.directFrom, range?.start ?? 0, end, this.readBlock, this.readAhead, onRefused);
+      }
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
     return fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
@@ -351,6 +406,132 @@ export class FilesystemMediaStorage implements MediaStorage {
 
   async delete(sha256: string): Promise<void> {
     await rm(this.pathOf(sha256), { force: true });
+  }
+}
+
+/**
+ * Bytes [start, end] of a file, in blocks read into a page-aligned ring (the one stage() uses),
+ * with O_DIRECT at and past `directFrom` and through the page cache before it (stage() wrote
+ * those bytes through it, so they are likely still there). `readAhead` reads are in flight: the
+ * next blocks are read while the previous one is sent. Each block is copied out of the ring
+ * before it is pushed (a pushed chunk may sit in the socket's queue; the copy costs little next
+ * to the read). The files are closed, and the ring given back, once no read is left running:
+ * at the end, on an error, or when the stream is destroyed (a client gone, a HEAD, a 304).
+ */
+class BlockReader extends Readable {
+  private readonly sab = takeRing();
+  private readonly ring = new Uint8Array(this.sab);
+  /** Reads issued and not yet pushed, oldest first; block i is in slot i % readAhead. */
+  private readonly queue: Promise<number>[] = [];
+  private issued = 0;
+  /** Where the next block read starts (aligned). */
+  private next: number;
+  /** Bytes of the first block before `start`. */
+  private skip: number;
+  private left: number;
+  /** Where the last block needed ends (exclusive). */
+  private readonly readEnd: number;
+  private started = false;
+  private useDirect = true;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly direct: FileHandle,
+    private readonly directFrom: number,
+    start: number,
+    end: number,
+    private readonly block: number,
+    private readonly readAhead: number,
+    private readonly onRefused: (err: unknown) => void,
+  ) {
+    super({ highWaterMark: block });
+    this.next = start - (start % DIRECT_ALIGN);
+    this.skip = start - this.next;
+    this.left = end - start + 1;
+    this.readEnd = end + 1;
+  }
+
+  override _read(): void {
+    if (this.started) {
+      this.wake?.();
+      return;
+    }
+    this.started = true;
+    void this.pump();
+  }
+
+  /** Reads into the free slots, up to readAhead in flight. */
+  private issue(): void {
+    while (this.queue.length < this.readAhead && this.next < this.readEnd) {
+      const read = this.readFull((this.issued++ % this.readAhead) * this.block, this.next);
+      // Handled where it is awaited (pump, or _destroy).
+      read.catch(() => undefined);
+      this.queue.push(read);
+      this.next += this.block;
+    }
+  }
+
+  /** A whole block into the ring at `off` (less at the end of the file); returns its length. */
+  private async readFull(off: number, pos: number): Promise<number> {
+    let got = 0;
+    while (got < this.block) {
+      const at = pos + got;
+      let n: number;
+      if (this.useDirect && at >= this.directFrom && got % DIRECT_ALIGN === 0) {
+        try {
+          n = (await this.direct.read(this.ring, off + got, this.block - got, at)).bytesRead;
+        } catch (err) {
+          // Rethrown unless EINVAL (alignment refused): then the page cache, from here on.
+          this.onRefused(err);
+          this.useDirect = false;
+          continue;
+        }
+      } else {
+        n = (await this.fh.read(this.ring, off + got, this.block - got, at)).bytesRead;
+      }
+      if (n === 0) break;
+      got += n;
+    }
+    return got;
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      this.issue();
+      while (this.queue.length > 0) {
+        const slot = ((this.issued - this.queue.length) % this.readAhead) * this.block;
+        const n = await this.queue[0]!;
+        this.queue.shift();
+        if (this.destroyed) return;
+        const take = Math.min(n - this.skip, this.left);
+        if (take <= 0 || (take < this.left && n < this.block)) throw new Error('media file shorter than its recorded size');
+        const chunk = Buffer.allocUnsafe(take);
+        chunk.set(this.ring.subarray(slot + this.skip, slot + this.skip + take));
+        this.skip = 0;
+        this.left -= take;
+        // The slot is free again: the disk reads on while this block is sent.
+        this.issue();
+        if (!this.push(chunk) && this.left > 0) {
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          this.wake = undefined;
+          if (this.destroyed) return;
+        }
+      }
+      this.push(null);
+    } catch (err) {
+      this.destroy(err as Error);
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.wake?.();
+    void Promise.allSettled(this.queue.splice(0)).then(async () => {
+      await this.direct.close().catch(() => undefined);
+      await this.fh.close().catch(() => undefined);
+      giveBackRing(this.sab);
+      callback(err);
+    });
   }
 }
 
