@@ -6,6 +6,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { BlockReader, DIRECT_ALIGN, giveBackRing, readRingAvailable, RING_BYTES, RING_SLOTS, roundUp, takeRing, WRITE_BATCH_BYTES } from './direct-io.js';
 import { OffThreadSha256 } from './hasher.js';
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -48,37 +49,12 @@ export interface MediaStorage {
   sweepStaged(olderThanMs: number): Promise<number>;
 }
 
-const WRITE_BATCH_BYTES = 1024 * 1024;
-/** Slots of a stage() ring: bytes being written and hashed while the next slots fill. */
-const RING_SLOTS = 4;
-const RING_BYTES = RING_SLOTS * WRITE_BATCH_BYTES;
-/** O_DIRECT reads and writes whole blocks at aligned offsets, into and from aligned memory (4096 covers 512-byte devices too). */
-const DIRECT_ALIGN = 4096;
-/** Rings kept for the next stage() and big open() calls. */
-const spareRings: SharedArrayBuffer[] = [];
-const MAX_SPARE_RINGS = 4;
-
-/** A SharedArrayBuffer at a page-aligned address, as O_DIRECT needs: a shared wasm memory's. */
-function alignedRing(): SharedArrayBuffer {
-  type Wasm = { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } };
-  const pages = RING_BYTES / 65536;
-  return new (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
-}
-
-const takeRing = (): SharedArrayBuffer => spareRings.pop() ?? alignedRing();
-/** Only once nothing reads or writes the ring any more. */
-function giveBackRing(sab: SharedArrayBuffer): void {
-  if (spareRings.length < MAX_SPARE_RINGS) spareRings.push(sab);
-}
-
 /**
  * Bytes past this offset are written with O_DIRECT. The first ones go through the page cache, so
  * images (thumbnailed and fetched right after their upload) and the start of a video are read
  * from memory as before.
  */
 export const DIRECT_FROM = 8 * WRITE_BATCH_BYTES;
-
-const roundUp = (n: number) => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN;
 
 /**
  * Reads of a big download (open() past directFrom): their size, and how many are in flight
@@ -378,7 +354,7 @@ export class FilesystemMediaStorage implements MediaStorage {
     try {
       const end = range ? range.end : (size ?? (await fh.stat()).size) - 1;
       if (this.readBlock % DIRECT_ALIGN !== 0 || this.readBlock * this.readAhead > RING_BYTES) throw new Error('readBlock x readAhead must fit in a ring');
-      const direct = this.directReads && end >= this.directFrom ? await this.openDirect(path, constants.O_RDONLY) : undefined;
+      const direct = this.directReads && end >= this.directFrom && readRingAvailable() ? await this.openDirect(path, constants.O_RDONLY) : undefined;
       if (direct) {
         const onRefused = (err: unknown) => this.refuseDirect(err);
         return new BlockReader(fh, direct, this.directFrom, range?.start ?? 0, end, this.readBlock, this.readAhead, onRefused);
@@ -406,132 +382,6 @@ export class FilesystemMediaStorage implements MediaStorage {
 
   async delete(sha256: string): Promise<void> {
     await rm(this.pathOf(sha256), { force: true });
-  }
-}
-
-/**
- * Bytes [start, end] of a file, in blocks read into a page-aligned ring (the one stage() uses),
- * with O_DIRECT at and past `directFrom` and through the page cache before it (stage() wrote
- * those bytes through it, so they are likely still there). `readAhead` reads are in flight: the
- * next blocks are read while the previous one is sent. Each block is copied out of the ring
- * before it is pushed (a pushed chunk may sit in the socket's queue; the copy costs little next
- * to the read). The files are closed, and the ring given back, once no read is left running:
- * at the end, on an error, or when the stream is destroyed (a client gone, a HEAD, a 304).
- */
-class BlockReader extends Readable {
-  private readonly sab = takeRing();
-  private readonly ring = new Uint8Array(this.sab);
-  /** Reads issued and not yet pushed, oldest first; block i is in slot i % readAhead. */
-  private readonly queue: Promise<number>[] = [];
-  private issued = 0;
-  /** Where the next block read starts (aligned). */
-  private next: number;
-  /** Bytes of the first block before `start`. */
-  private skip: number;
-  private left: number;
-  /** Where the last block needed ends (exclusive). */
-  private readonly readEnd: number;
-  private started = false;
-  private useDirect = true;
-  private wake: (() => void) | undefined;
-
-  constructor(
-    private readonly fh: FileHandle,
-    private readonly direct: FileHandle,
-    private readonly directFrom: number,
-    start: number,
-    end: number,
-    private readonly block: number,
-    private readonly readAhead: number,
-    private readonly onRefused: (err: unknown) => void,
-  ) {
-    super({ highWaterMark: block });
-    this.next = start - (start % DIRECT_ALIGN);
-    this.skip = start - this.next;
-    this.left = end - start + 1;
-    this.readEnd = end + 1;
-  }
-
-  override _read(): void {
-    if (this.started) {
-      this.wake?.();
-      return;
-    }
-    this.started = true;
-    void this.pump();
-  }
-
-  /** Reads into the free slots, up to readAhead in flight. */
-  private issue(): void {
-    while (this.queue.length < this.readAhead && this.next < this.readEnd) {
-      const read = this.readFull((this.issued++ % this.readAhead) * this.block, this.next);
-      // Handled where it is awaited (pump, or _destroy).
-      read.catch(() => undefined);
-      this.queue.push(read);
-      this.next += this.block;
-    }
-  }
-
-  /** A whole block into the ring at `off` (less at the end of the file); returns its length. */
-  private async readFull(off: number, pos: number): Promise<number> {
-    let got = 0;
-    while (got < this.block) {
-      const at = pos + got;
-      let n: number;
-      if (this.useDirect && at >= this.directFrom && got % DIRECT_ALIGN === 0) {
-        try {
-          n = (await this.direct.read(this.ring, off + got, this.block - got, at)).bytesRead;
-        } catch (err) {
-          // Rethrown unless EINVAL (alignment refused): then the page cache, from here on.
-          this.onRefused(err);
-          this.useDirect = false;
-          continue;
-        }
-      } else {
-        n = (await this.fh.read(this.ring, off + got, this.block - got, at)).bytesRead;
-      }
-      if (n === 0) break;
-      got += n;
-    }
-    return got;
-  }
-
-  private async pump(): Promise<void> {
-    try {
-      this.issue();
-      while (this.queue.length > 0) {
-        const slot = ((this.issued - this.queue.length) % this.readAhead) * this.block;
-        const n = await this.queue[0]!;
-        this.queue.shift();
-        if (this.destroyed) return;
-        const take = Math.min(n - this.skip, this.left);
-        if (take <= 0 || (take < this.left && n < this.block)) throw new Error('media file shorter than its recorded size');
-        const chunk = Buffer.allocUnsafe(take);
-        chunk.set(this.ring.subarray(slot + this.skip, slot + this.skip + take));
-        this.skip = 0;
-        this.left -= take;
-        // The slot is free again: the disk reads on while this block is sent.
-        this.issue();
-        if (!this.push(chunk) && this.left > 0) {
-          await new Promise<void>((resolve) => (this.wake = resolve));
-          this.wake = undefined;
-          if (this.destroyed) return;
-        }
-      }
-      this.push(null);
-    } catch (err) {
-      this.destroy(err as Error);
-    }
-  }
-
-  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    this.wake?.();
-    void Promise.allSettled(this.queue.splice(0)).then(async () => {
-      await this.direct.close().catch(() => undefined);
-      await this.fh.close().catch(() => undefined);
-      giveBackRing(this.sab);
-      callback(err);
-    });
   }
 }
 
