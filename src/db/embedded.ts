@@ -40,7 +40,8 @@ export async function startEmbeddedPostgres(opts: {
   const fresh = !existsSync(join(opts.dataDir, 'PG_VERSION'));
   // The socket lives in the data directory (only its owner may enter it). A socket path is
   // limited to 107 bytes; with a longer data directory path, TCP only.
-  const socketDir = `${resolve(opts.dataDir)}/.s.PGSQL.${port}`.length <= 100 ? resolve(opts.dataDir) : undefined;
+  const dataDir = resolve(opts.dataDir);
+  const socketDir = `${dataDir}/.s.PGSQL.${port}`.length <= 100 ? dataDir : undefined;
   mkdirSync(opts.dataDir, { recursive: true });
   const server = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
@@ -56,13 +57,11 @@ export async function startEmbeddedPostgres(opts: {
   });
   if (fresh) await server.initialise();
   await server.start();
-  const tcp = `postgres://${user}:${encodeURIComponent(opts.password)}@127.0.0.1:${port}`;
   // Prat itself connects through the Unix socket when there is one: a round trip through it
   // costs less than through loopback TCP, and a sync makes several.
+  const login = `postgres://${user}:${encodeURIComponent(opts.password)}`;
   const url = (database: string) =>
-    socketDir === undefined
-      ? `${tcp}/${database}`
-      : `postgres://${user}:${encodeURIComponent(opts.password)}@localhost:${port}/${database}?host=${encodeURIComponent(socketDir)}`;
+    socketDir === undefined ? `${login}@127.0.0.1:${port}/${database}` : `${login}@localhost:${port}/${database}?host=${encodeURIComponent(socketDir)}`;
   const database = opts.database ?? 'prat';
   const admin = new pg.Client({ connectionString: url('postgres') });
   await admin.connect();

@@ -4,6 +4,7 @@
 import type { Database, Queryable } from '../db/pool.js';
 import { MatrixError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
+import type { CountRow } from '../push/store.js';
 import type { AccountDataService } from './account-data.js';
 import { validateFilter, type Filter } from './filter.js';
 import type { Notifier, WaitSignal } from './notifier.js';
@@ -26,7 +27,6 @@ export interface SyncParams {
   setPresence?: PresenceState;
 }
 
-export type CountRow = { room_id: string; thread_id: string; notification_count: number; highlight_count: number };
 
 export interface SyncDeps {
   db: Database;
