@@ -157,8 +157,7 @@ export class KeysService {
 
   /** Sync's device_one_time_keys_count and device_unused_fallback_key_types, in one query. */
   async syncKeyFigures(userId: string, deviceId: string, db: Queryable = this.db): Promise<{ counts: Record<string, number>; fallback: string[] }> {
-    const { counts, fallback } = await deviceKeys.keyFiguresForSync(db, userId, deviceId);
-    return { counts: { [ALWAYS_COUNTED_ALGORITHM]: 0, ...counts }, fallback };
+    return syncKeyFiguresOf(await deviceKeys.keyFiguresForSync(db, userId, deviceId));
   }
 
 
@@ -348,4 +347,9 @@ function mergeSignatures(obj: Json, rows: crossSigning.SignatureRow[]): Json {
   }
   for (const r of rows) (signatures[r.signer_user_id] ??= {})[r.signer_key_id] = r.signature;
   return { ...obj, signatures };
+}
+
+/** A sync's key figures from what KEY_FIGURES_FOR_SYNC_SQL read. */
+export function syncKeyFiguresOf(row: { counts: Record<string, number>; fallback: string[] }): { counts: Record<string, number>; fallback: string[] } {
+  return { counts: { [ALWAYS_COUNTED_ALGORITHM]: 0, ...row.counts }, fallback: row.fallback };
 }

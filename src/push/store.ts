@@ -135,34 +135,49 @@ export interface CountRow {
  * range: every thread's effective read position is at least the unthreaded one, so nothing
  * unread lies below it, and a read history is never walked again.
  */
-const countsSinceSql = (ignored: string) => `WITH reads AS (
+/**
+ * The counting as common table expressions, ending in `counted` (the rows below), to be used
+ * whole (COUNTS_SINCE) or inside a bigger statement (the woken sync's, src/sync/store/woken.ts).
+ * `$1` is the user. `rooms`: an expression for the text[] of rooms; `asked`: a FROM item with
+ * columns (room_id, known_receipts, known_upto), one row per room; `upTo`: the last position.
+ */
+export function countsCtes(p: { ignored: string; rooms: string; asked: string; upTo: string }): string {
+  return `reads AS (
     SELECT room_id, thread_id, MAX(event_stream_ordering) AS pos FROM sync_receipts
-    WHERE user_id = $1 AND room_id = ANY($2) AND receipt_type IN ('m.read', 'm.read.private')
+    WHERE user_id = $1 AND room_id = ANY(${p.rooms}) AND receipt_type IN ('m.read', 'm.read.private')
     GROUP BY room_id, thread_id
   ), asked AS (
     SELECT q.room_id, q.known_receipts, q.known_upto,
            COALESCE((SELECT string_agg(r.thread_id || '=' || r.pos, ',' ORDER BY r.thread_id) FROM reads r WHERE r.room_id = q.room_id), '') AS receipts,
            COALESCE((SELECT r.pos FROM reads r WHERE r.room_id = q.room_id AND r.thread_id = ''), 0) AS unthreaded
-    FROM unnest($2::text[], $3::text[], $4::bigint[]) AS q(room_id, known_receipts, known_upto)
+    FROM ${p.asked}
   ), judged AS (
-    SELECT room_id, receipts, unthreaded, known_upto, COALESCE(known_receipts = receipts AND known_upto <= $5, false) AS delta FROM asked
+    SELECT room_id, receipts, unthreaded, known_upto, COALESCE(known_receipts = receipts AND known_upto <= ${p.upTo}, false) AS delta FROM asked
   ), bounded AS (
     SELECT room_id, receipts, delta, CASE WHEN delta THEN GREATEST(unthreaded, known_upto) ELSE unthreaded END AS from_pos FROM judged
-  )
-  SELECT b.room_id, b.receipts, b.delta, c.thread_id,
-         COALESCE(c.notification_count, 0)::int AS notification_count, COALESCE(c.highlight_count, 0)::int AS highlight_count
-  FROM bounded b
-  LEFT JOIN LATERAL (
-    SELECT a.thread_id, COUNT(*) FILTER (WHERE a.notif) AS notification_count, COUNT(*) FILTER (WHERE a.highlight) AS highlight_count
-    FROM event_push_actions a
-    LEFT JOIN reads t ON t.room_id = a.room_id AND t.thread_id = COALESCE(NULLIF(a.thread_id, ''), 'main')
-    WHERE a.user_id = $1 AND a.room_id = b.room_id
-      AND a.stream_ordering > b.from_pos
-      AND a.stream_ordering <= $5
-      AND a.stream_ordering > COALESCE(t.pos, 0)
-      AND ${ignored}
-    GROUP BY a.thread_id
-  ) c ON true`;
+  ), counted AS (
+    SELECT b.room_id, b.receipts, b.delta, c.thread_id,
+           COALESCE(c.notification_count, 0)::int AS notification_count, COALESCE(c.highlight_count, 0)::int AS highlight_count
+    FROM bounded b
+    LEFT JOIN LATERAL (
+      SELECT a.thread_id, COUNT(*) FILTER (WHERE a.notif) AS notification_count, COUNT(*) FILTER (WHERE a.highlight) AS highlight_count
+      FROM event_push_actions a
+      LEFT JOIN reads t ON t.room_id = a.room_id AND t.thread_id = COALESCE(NULLIF(a.thread_id, ''), 'main')
+      WHERE a.user_id = $1 AND a.room_id = b.room_id
+        AND a.stream_ordering > b.from_pos
+        AND a.stream_ordering <= ${p.upTo}
+        AND a.stream_ordering > COALESCE(t.pos, 0)
+        AND ${p.ignored}
+      GROUP BY a.thread_id
+    ) c ON true
+  )`;
+}
+/** A row of `counted`: thread_id NULL for a room with nothing counted. */
+export type CountedRow = Omit<CountRow, 'thread_id'> & { thread_id: string | null; receipts: string; delta: boolean };
+
+const countsSinceSql = (ignored: string) =>
+  `WITH ${countsCtes({ ignored, rooms: '$2', asked: 'unnest($2::text[], $3::text[], $4::bigint[]) AS q(room_id, known_receipts, known_upto)', upTo: '$5' })}
+  SELECT * FROM counted`;
 // Two statements: the ignored-senders test costs nothing to run when the list is empty, but its
 // planning made the statement's (custom) plan cost more than running it.
 const COUNTS_SINCE: NamedQuery = { name: 'push_counts_since', text: countsSinceSql('true') };
@@ -176,7 +191,7 @@ export async function countsSince(
   knownUpTo: (number | null)[],
   upTo: number,
   ignoresSomeone: boolean,
-): Promise<(Omit<CountRow, 'thread_id'> & { thread_id: string | null; receipts: string; delta: boolean })[]> {
+): Promise<CountedRow[]> {
   return (await db.query(ignoresSomeone ? COUNTS_SINCE_IGNORING : COUNTS_SINCE, [userId, rooms, knownReceipts, knownUpTo, upTo])).rows;
 }
 

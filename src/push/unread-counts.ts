@@ -14,7 +14,7 @@
 // all senders).
 import type { Queryable } from '../db/pool.js';
 import { Lru } from '../rooms/lru.js';
-import { countsSince, type CountRow } from './store.js';
+import { countsSince, type CountedRow, type CountRow } from './store.js';
 
 const MAX_ROOMS_REMEMBERED = 200_000;
 
@@ -24,6 +24,13 @@ interface Remembered {
   upTo: number;
   /** Per thread id: [notification count, highlight count]. */
   threads: Map<string, [number, number]>;
+}
+
+/** What known() found, handed back to absorb() with the statement's rows. */
+export interface Known {
+  entries: (Remembered | undefined)[];
+  receipts: (string | null)[];
+  upTo: (number | null)[];
 }
 
 export class UnreadCounts {
@@ -36,16 +43,22 @@ export class UnreadCounts {
    */
   async counts(db: Queryable, userId: string, rooms: string[], upTo: number, ignoresSomeone: boolean): Promise<CountRow[]> {
     if (rooms.length === 0) return [];
-    const known = rooms.map((r) => (ignoresSomeone ? undefined : this.remembered.get(`${userId}\u0000${r}`)));
-    const rows = await countsSince(
-      db,
-      userId,
-      rooms,
-      known.map((k) => k?.receipts ?? null),
-      known.map((k) => k?.upTo ?? null),
-      upTo,
-      ignoresSomeone,
-    );
+    const known = this.known(userId, rooms, ignoresSomeone);
+    const rows = await countsSince(db, userId, rooms, known.receipts, known.upTo, upTo, ignoresSomeone);
+    return this.absorb(userId, rooms, known, rows, upTo, ignoresSomeone);
+  }
+
+  /** What is remembered of `rooms`, as the counting statement takes it (null: nothing). */
+  known(userId: string, rooms: string[], ignoresSomeone: boolean): Known {
+    const entries = rooms.map((r) => (ignoresSomeone ? undefined : this.remembered.get(`${userId}\u0000${r}`)));
+    return { entries, receipts: entries.map((k) => k?.receipts ?? null), upTo: entries.map((k) => k?.upTo ?? null) };
+  }
+
+  /**
+   * The counts of `rooms` from the statement's rows (counted with what known() said, up to
+   * `upTo`), remembered for the next sync. Rooms without a row are left out.
+   */
+  absorb(userId: string, rooms: string[], known: Known, rows: CountedRow[], upTo: number, ignoresSomeone: boolean): CountRow[] {
     const byRoom = new Map<string, { receipts: string; delta: boolean; threads: Map<string, [number, number]> }>();
     for (const r of rows) {
       let room = byRoom.get(r.room_id);
@@ -56,12 +69,13 @@ export class UnreadCounts {
       if (r.thread_id !== null) room.threads.set(r.thread_id, [r.notification_count, r.highlight_count]);
     }
     const out: CountRow[] = [];
-    for (let i = 0; i < rooms.length; i++) {
-      const roomId = rooms[i]!;
+    rooms.forEach((roomId, i) => {
       const room = byRoom.get(roomId);
-      if (!room) continue;
+      if (!room) return;
       let threads = room.threads;
-      const before = known[i];
+      // A delta continues the entry the statement was given (not whatever a concurrent sync of
+      // the same user may have remembered since).
+      const before = known.entries[i];
       if (room.delta && before) {
         threads = new Map(before.threads);
         for (const [t, [n, h]] of room.threads) {
@@ -73,7 +87,7 @@ export class UnreadCounts {
       for (const [t, [n, h]] of threads) {
         if (n > 0 || h > 0) out.push({ room_id: roomId, thread_id: t, notification_count: n, highlight_count: h });
       }
-    }
+    });
     return out;
   }
 }

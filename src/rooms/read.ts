@@ -22,6 +22,8 @@ import * as historySql from './store/history.js';
 export interface Reader {
   userId: string;
   deviceId?: string;
+  /** The reader's device's transaction ids of the events, when already read (none: not sent by it). */
+  txnIds?: ReadonlyMap<number, string>;
 }
 
 export interface KnownRoom {
@@ -46,9 +48,10 @@ export async function serializeEvents(d: RoomDeps, db: Queryable, events: Stored
   }
   const loaded = await d.events.byNids(db, related);
   const txnIds =
-    reader?.deviceId !== undefined
+    reader?.txnIds ??
+    (reader?.deviceId !== undefined
       ? await roomsSql.txnIdsForEvents(db, reader.userId, reader.deviceId, events.filter((e) => e.event.sender === reader.userId).map((e) => e.nid))
-      : new Map<number, string>();
+      : new Map<number, string>());
   const now = Date.now();
   return events.map((e) => {
     const redactedBecause = e.redactedBy !== null ? loaded.get(e.redactedBy)?.event : undefined;

@@ -142,7 +142,7 @@ export function buildSync(opts: {
     ],
     presence,
     accountData,
-    counts: (db, userId, rooms, upTo, ignoresSomeone) => unreadCounts.counts(db, userId, rooms, upTo, ignoresSomeone),
+    unreadCounts,
     ackToDevice: (userId, deviceId, upTo) => opts.toDevice.deleteToDeviceUpTo(userId, deviceId, upTo),
     log: log.child({ component: 'sync' }),
   });

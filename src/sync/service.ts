@@ -4,7 +4,7 @@
 import type { Database, Queryable } from '../db/pool.js';
 import { MatrixError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
-import type { CountRow } from '../push/store.js';
+import type { UnreadCounts } from '../push/unread-counts.js';
 import type { AccountDataService } from './account-data.js';
 import { validateFilter, type Filter } from './filter.js';
 import type { Notifier, WaitSignal } from './notifier.js';
@@ -12,8 +12,10 @@ import type { PresenceService, PresenceState } from './presence.js';
 import * as filters from './store/filters.js';
 import { latestPositionsSql } from './store/positions.js';
 import { inSnapshot } from './store/snapshot.js';
-import { emptyResponse, hasContent, type StreamProvider, type SyncContext, type SyncResponse } from './streams/types.js';
+import { RoomsStream } from './streams/rooms.js';
+import { applyUnreadCounts, emptyResponse, hasContent, type StreamProvider, type SyncContext, type SyncResponse } from './streams/types.js';
 import { emptyToken, formatSyncToken, maxToken, parseSyncToken, STREAM_NAMES, type SyncToken } from './token.js';
+import { WokenSync, type WaitBase } from './woken.js';
 
 /** Longest long-poll honoured; clients ask for 30 s, a bogus huge value must not pin a request. */
 export const MAX_SYNC_TIMEOUT_MS = 300_000;
@@ -34,8 +36,8 @@ export interface SyncDeps {
   providers: StreamProvider[];
   presence: PresenceService;
   accountData: AccountDataService;
-  /** Notification counts per room and thread up to a room position. */
-  counts: (db: Queryable, userId: string, rooms: string[], upTo: number, ignoresSomeone: boolean) => Promise<CountRow[]>;
+  /** Notification counts per room and thread, remembered between syncs. */
+  unreadCounts: UnreadCounts;
   /** The device acknowledged to-device messages up to this position (it synced with the token). */
   ackToDevice?: (userId: string, deviceId: string, upTo: number) => Promise<unknown>;
   log: Logger;
@@ -55,9 +57,17 @@ export class SyncService {
    */
   private readonly ignoredCache = new Map<string, { position: number; ignored: Set<string> }>();
 
+  /** Answers woken long-polls with one statement where it can (woken.ts). */
+  readonly woken: WokenSync | undefined;
+
   constructor(private readonly d: SyncDeps) {
     this.batched = d.providers.filter((p) => p.latestSql !== undefined);
     this.positionsSql = this.batched.length === 0 ? undefined : latestPositionsSql(this.batched.map((p) => ({ name: p.name, sql: p.latestSql! })));
+    const rooms = d.providers.find((p): p is RoomsStream => p instanceof RoomsStream);
+    this.woken =
+      rooms && this.positionsSql !== undefined
+        ? new WokenSync({ db: d.db, rooms, providers: d.providers, unreadCounts: d.unreadCounts, positionsSql: this.positionsSql })
+        : undefined;
   }
 
   // ---- filters ---------------------------------------------------------------------------
@@ -106,17 +116,25 @@ export class SyncService {
     // Syncing with a token acknowledges the to-device messages it covered.
     if (since && this.d.ackToDevice) await this.d.ackToDevice(userId, deviceId, since.toDevice);
     const deadline = Date.now() + Math.min(Math.max(params.timeoutMs, 0), MAX_SYNC_TIMEOUT_MS);
+    // After an empty answer: what it was built on, for a woken long-poll to continue from.
+    let base: WaitBase | undefined;
     for (;;) {
       const seq = this.d.notifier.seq;
-      const { res, rooms } = await inSnapshot(
-        this.d.db,
-        (tx, positions) => this.once(tx, positions, userId, deviceId, filter, since, params.fullState, params.useStateAfter === true),
-        this.positionsSql,
-      );
+      const answer =
+        (base && since && this.woken
+          ? await this.woken.answer({ userId, deviceId, filter, since, useStateAfter: params.useStateAfter === true }, base)
+          : undefined) ??
+        (await inSnapshot(
+          this.d.db,
+          (tx, positions) => this.once(tx, positions, userId, deviceId, filter, since, params.fullState, params.useStateAfter === true),
+          this.positionsSql,
+        ));
+      const res = answer.res;
       if (!since || params.fullState || hasContent(res) || signal.aborted) return res;
       const left = deadline - Date.now();
       if (left <= 0) return res;
-      const woken = await this.d.notifier.wait(userId, rooms, seq, left, signal);
+      base = answer.base;
+      const woken = await this.d.notifier.wait(userId, base.joined.map((m) => m.room_id), seq, left, signal);
       if (!woken) return res;
     }
   }
@@ -130,7 +148,7 @@ export class SyncService {
     since: SyncToken | undefined,
     fullState: boolean,
     useStateAfter: boolean,
-  ): Promise<{ res: SyncResponse; rooms: string[] }> {
+  ): Promise<{ res: SyncResponse; base: WaitBase }> {
     const to = emptyToken();
     for (const p of this.d.providers) to[p.name] = p.latestSql !== undefined && positions ? Number(positions[p.name]) : await p.latest(tx);
     const ctx: SyncContext = {
@@ -156,7 +174,7 @@ export class SyncService {
     const next = since ? maxToken(since, to) : to;
     for (const n of STREAM_NAMES) if (ctx.cap[n] !== undefined) next[n] = ctx.cap[n]!;
     ctx.res.next_batch = formatSyncToken(next);
-    return { res: ctx.res, rooms: ctx.joinedRooms };
+    return { res: ctx.res, base: { next, joined: ctx.joinedMemberships ?? [], ignored: ctx.ignored } };
   }
 
   private async ignoredUsers(tx: Queryable, userId: string, accountDataPosition: number): Promise<Set<string>> {
@@ -173,22 +191,6 @@ export class SyncService {
   private async unreadCounts(ctx: SyncContext): Promise<void> {
     const rooms = Object.keys(ctx.res.rooms.join);
     if (rooms.length === 0) return;
-    const rows = await this.d.counts(ctx.tx, ctx.userId, rooms, ctx.to.events, ctx.ignored.size > 0);
-    const perThread = ctx.filter.room?.timeline?.unread_thread_notifications === true;
-    for (const roomId of rooms) {
-      const r = ctx.res.rooms.join[roomId]!;
-      r.unread_notifications = { notification_count: 0, highlight_count: 0 };
-      if (perThread) r.unread_thread_notifications = {};
-    }
-    for (const row of rows) {
-      const r = ctx.res.rooms.join[row.room_id];
-      if (!r) continue;
-      if (perThread && row.thread_id !== '') {
-        r.unread_thread_notifications![row.thread_id] = { notification_count: row.notification_count, highlight_count: row.highlight_count };
-      } else {
-        r.unread_notifications!.notification_count += row.notification_count;
-        r.unread_notifications!.highlight_count += row.highlight_count;
-      }
-    }
+    applyUnreadCounts(ctx, await this.d.unreadCounts.counts(ctx.tx, ctx.userId, rooms, ctx.to.events, ctx.ignored.size > 0));
   }
 }

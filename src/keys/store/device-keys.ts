@@ -134,6 +134,9 @@ export async function insertOneTimeKeys(
   ]);
 }
 
+/** What keyFiguresForSync reads, for statements that read it along with more ($1 user, $2 device). */
+export const KEY_FIGURES_FOR_SYNC_SQL = SQL.keyFiguresForSync;
+
 /** One-time key counts by algorithm and unused fallback key types, in one query (sync). */
 export async function keyFiguresForSync(db: Queryable, userId: string, deviceId: string): Promise<{ counts: Record<string, number>; fallback: string[] }> {
   const r = await db.query<{ counts: Record<string, number>; fallback: string[] }>({ name: 'sync_key_figures', text: SQL.keyFiguresForSync }, [userId, deviceId]);

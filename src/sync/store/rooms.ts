@@ -75,6 +75,9 @@ const TIMELINE: NamedQuery = {
   ) l`,
 };
 
+/** A timeline row; read with the syncing device's transaction id by the woken statement. */
+export type TimelineRow = EventRow & { txn_id?: string | null };
+
 export async function timelineSlices(
   db: Queryable,
   ranges: { roomNid: number; from: number; to: number }[],

@@ -56,10 +56,31 @@ export class RoomsStream implements StreamProvider {
     return this.build(ctx, from, to);
   }
 
+  /** Events from rows read elsewhere (the woken statement), by nid. */
+  loadRows(db: Queryable, rows: sql.TimelineRow[]): Map<number, StoredEvent> {
+    return this.d.events.fromRows(db, rows);
+  }
+
+  /**
+   * A woken long-poll (src/sync/woken.ts): the user's memberships are those `joined` of the
+   * empty answer at `from`, and `rows` are every event of those rooms in (from, ctx.to.events].
+   */
+  async continueJoined(ctx: SyncContext, joined: sql.MembershipRow[], from: number, rows: sql.TimelineRow[]): Promise<void> {
+    ctx.joinedMemberships = joined;
+    ctx.joinedRooms = joined.map((m) => m.room_id);
+    const withEvents = new Set(rows.map((r) => r.room_nid));
+    const plans: Plan[] = [];
+    for (const m of joined) {
+      if (withEvents.has(m.room_nid) && roomAllowed(ctx.filter.room, m.room_id)) plans.push({ m, section: 'join', full: false, from, to: ctx.to.events });
+    }
+    await this.timelines(ctx, plans, from, rows);
+  }
+
   private async build(ctx: SyncContext, from: number | undefined, to: number): Promise<void> {
     const tx = ctx.tx;
     const memberships = await sql.membershipsOf(tx, ctx.userId, to);
-    ctx.joinedRooms = memberships.filter((m) => m.membership === 'join').map((m) => m.room_id);
+    ctx.joinedMemberships = memberships.filter((m) => m.membership === 'join');
+    ctx.joinedRooms = ctx.joinedMemberships.map((m) => m.room_id);
     const roomFilter = ctx.filter.room;
     const includeLeave = roomFilter?.include_leave === true;
     const plans: Plan[] = [];
@@ -105,12 +126,13 @@ export class RoomsStream implements StreamProvider {
     return false;
   }
 
-  private async timelines(ctx: SyncContext, plans: Plan[], since: number | undefined): Promise<void> {
+  /** `read`: every event of the plans' ranges, already read (continueJoined). */
+  private async timelines(ctx: SyncContext, plans: Plan[], since: number | undefined, read?: sql.TimelineRow[]): Promise<void> {
     if (plans.length === 0) return;
     const tx = ctx.tx;
     const tf = ctx.filter.room?.timeline;
     const limit = Math.min(tf?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
-    const slices = limit === 0 ? [] : await sql.timelineSlices(tx, plans.map((p) => ({ roomNid: p.m.room_nid, from: p.from, to: p.to })), limit + 1);
+    const slices = limit === 0 ? [] : (read ?? (await sql.timelineSlices(tx, plans.map((p) => ({ roomNid: p.m.room_nid, from: p.from, to: p.to })), limit + 1)));
     const byRoom = new Map<number, { event_nid: number; stream_ordering: number }[]>();
     // (Rows in a stream range: stream_ordering is set.)
     for (const s of slices) (byRoom.get(s.room_nid) ?? byRoom.set(s.room_nid, []).get(s.room_nid)!).push({ event_nid: s.event_nid, stream_ordering: s.stream_ordering! });
@@ -133,7 +155,11 @@ export class RoomsStream implements StreamProvider {
     const emptyFull = prepared.filter((p) => p.plan.full && p.events.length === 0).map((p) => ({ roomNid: p.plan.m.room_nid, pos: p.plan.to }));
     const lastAt = await sql.lastEventsAt(tx, emptyFull);
     const summaryRooms: number[] = [];
-    const reader = { userId: ctx.userId, deviceId: ctx.deviceId };
+    const reader = {
+      userId: ctx.userId,
+      deviceId: ctx.deviceId,
+      ...(read ? { txnIds: new Map(read.filter((r) => r.txn_id != null).map((r) => [r.event_nid, r.txn_id!])) } : {}),
+    };
     const federationFormat = ctx.filter.event_format === 'federation';
     const fields = ctx.filter.event_fields;
     const shape = async (events: StoredEvent[], version: RoomVersion) =>
@@ -212,11 +238,13 @@ export class RoomsStream implements StreamProvider {
     // device already has (a full room, as after a join or full_state, sends them all again).
     const sentMembers = this.sentMembers(ctx, since);
     const nextPos = Math.max(since ?? 0, ctx.to.events);
+    // What the client acknowledged is its token (a woken long-poll reads from a later `since`).
+    const acked = ctx.since?.events ?? since ?? 0;
     if (sentMembers && since !== undefined) {
       built.forEach((b, i) => {
         if (b.plan.full) return;
         perRoomState[i] = perRoomState[i]!.filter(
-          (e) => !(e.event.type === 'm.room.member' && sentMembers.has(b.plan.m.room_id, e.event.state_key ?? '', e.nid, since)),
+          (e) => !(e.event.type === 'm.room.member' && sentMembers.has(b.plan.m.room_id, e.event.state_key ?? '', e.nid, acked)),
         );
       });
     }

@@ -2,7 +2,9 @@
 // snapshot; full() fills an initial sync up to it, between() an incremental one for (from, to].
 // Providers live in an array (src/sync/service.ts); next_batch is derived from it.
 import type { Queryable } from '../../db/pool.js';
+import type { CountRow } from '../../push/store.js';
 import type { Filter } from '../filter.js';
+import type { MembershipRow } from '../store/rooms.js';
 import type { StreamName, SyncToken } from '../token.js';
 
 export interface JoinedRoomSection {
@@ -51,6 +53,8 @@ export interface SyncContext {
   res: SyncResponse;
   /** Rooms the user is joined to at `to`; set by the rooms stream, which runs first. */
   joinedRooms: string[];
+  /** The same rooms' membership rows (what a woken long-poll continues from). */
+  joinedMemberships?: MembershipRow[];
   /** Rooms newly joined in this response (their ephemeral data is sent whole). */
   newlyJoined: Set<string>;
   /** Users the caller ignores (m.ignored_user_list). */
@@ -67,6 +71,8 @@ export interface StreamProvider {
    * positions of every stream that has one in a single query, sent with the snapshot's BEGIN.
    */
   readonly latestSql?: string | undefined;
+  /** between() reads nothing from the database (a woken long-poll runs it as it is). */
+  readonly inMemory?: boolean;
   full(ctx: SyncContext): Promise<void>;
   between(ctx: SyncContext, from: number, to: number): Promise<void>;
 }
@@ -92,6 +98,25 @@ export function joinedRoom(ctx: SyncContext, roomId: string): JoinedRoomSection 
     ctx.res.rooms.join[roomId] = r;
   }
   return r;
+}
+
+/** unread_notifications (and per thread when the filter asks) of every joined room in the response. */
+export function applyUnreadCounts(ctx: SyncContext, rows: CountRow[]): void {
+  const perThread = ctx.filter.room?.timeline?.unread_thread_notifications === true;
+  for (const r of Object.values(ctx.res.rooms.join)) {
+    r.unread_notifications = { notification_count: 0, highlight_count: 0 };
+    if (perThread) r.unread_thread_notifications = {};
+  }
+  for (const row of rows) {
+    const r = ctx.res.rooms.join[row.room_id];
+    if (!r) continue;
+    if (perThread && row.thread_id !== '') {
+      r.unread_thread_notifications![row.thread_id] = { notification_count: row.notification_count, highlight_count: row.highlight_count };
+    } else {
+      r.unread_notifications!.notification_count += row.notification_count;
+      r.unread_notifications!.highlight_count += row.highlight_count;
+    }
+  }
 }
 
 /** Whether the response holds anything for the caller (a long-poll keeps waiting if not). */

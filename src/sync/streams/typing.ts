@@ -6,6 +6,7 @@ import { joinedRoom, type StreamProvider, type SyncContext } from './types.js';
 
 export class TypingStream implements StreamProvider {
   readonly name = 'typing' as const;
+  readonly inMemory = true;
 
   constructor(private readonly typing: TypingService) {}
 
