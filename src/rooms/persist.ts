@@ -98,10 +98,16 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   const pushActions = rejectedReason === null && d.pushEvaluator ? await d.pushEvaluator(tx, event, { stateBefore, currentSnapshot: room.currentSnapshot }) : [];
 
   // 4. Write: one statement for the event, its edges, stream position, txn id, push actions,
-  // extremities.
+  // extremities (in a batch of messages, one statement for all of them: MessageBatch).
   const depth = event.depth;
   const prevNidList = prevIds.map((id) => prevNids.get(id)!);
   if (opts.txn && typeof event.state_key === 'string') throw new Error('transaction ids are for non-state events only');
+  if (lock.batch) {
+    if (typeof event.state_key === 'string' || event.type === 'm.room.redaction' || rejectedReason !== null) {
+      throw new Error(`${event.type} cannot be persisted in a batch of messages`);
+    }
+    return batchMessage(d, lock, event, { stateBefore, prevNids: prevNidList, pushActions, announcement, txn: opts.txn });
+  }
   let written: Awaited<ReturnType<typeof eventsSql.writeEvent>>;
   try {
     written = await eventsSql.writeEvent(tx, {
@@ -188,6 +194,80 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
 
   if (event.type === 'm.room.redaction') await applyRedaction(d, lock, event, nid, lookup, persisted);
 
+  lock.persisted.push(persisted);
+  return persisted;
+}
+
+/**
+ * A message of a batch (RoomLock.batch): everything persistEvent does for it, but the write,
+ * which the queue makes for the whole batch before the commit (the stream position is set then).
+ */
+function batchMessage(
+  d: RoomDeps,
+  lock: RoomLock,
+  event: RoomEvent,
+  m: {
+    stateBefore: number | null;
+    prevNids: number[];
+    pushActions: eventsSql.PushActionsOf[];
+    announcement: { channel: string; before: string; after: string } | undefined;
+    txn: roomsSql.TxnKey | undefined;
+  },
+): PersistedEvent {
+  const { tx, room } = lock;
+  // A message on the one extremity leaves the current state as it was (the queue batches
+  // messages only in rooms with one extremity; each message then has the last as its prev).
+  if (room.extremities.length !== 1 || m.prevNids.length !== 1 || m.prevNids[0] !== room.extremities[0] || m.stateBefore !== room.currentSnapshot) {
+    throw new Error(`a batched message of ${room.roomId} does not follow the room's one extremity`);
+  }
+  const nid = lock.batch!.takeNid();
+  const stored = {
+    nid,
+    event,
+    roomNid: room.roomNid,
+    stream: 0,
+    depth: event.depth,
+    stateKeyNid: null,
+    rejected: null,
+    stateBefore: m.stateBefore,
+    stateAfter: m.stateBefore,
+    replacesNid: null,
+    redactedBy: null,
+  };
+  d.events.written(tx, stored);
+  const persisted: PersistedEvent = {
+    nid,
+    event,
+    roomNid: room.roomNid,
+    stream: 0,
+    depth: event.depth,
+    stateKeyNid: null,
+    stateBefore: m.stateBefore,
+    stateAfter: m.stateBefore,
+    replacesNid: null,
+    rejectedReason: null,
+    announced: false,
+  };
+  lock.batch!.add(
+    {
+      nid,
+      eventId: event.event_id,
+      depth: event.depth,
+      type: event.type,
+      sender: event.sender,
+      originServerTs: event.origin_server_ts,
+      stateBefore: m.stateBefore,
+      json: JSON.stringify(event),
+      prevNids: m.prevNids,
+      txn: m.txn ?? null,
+      pushActions: m.pushActions,
+      announce: m.announcement ?? null,
+    },
+    persisted,
+    stored,
+  );
+  room.headSeq++;
+  room.extremities = [...room.extremities.filter((x) => !m.prevNids.includes(x)), nid];
   lock.persisted.push(persisted);
   return persisted;
 }

@@ -21,7 +21,9 @@ import type { RoomEvent } from '../core/types.js';
 import { notInRoom } from './errors.js';
 import * as roomsSql from './store/rooms.js';
 import * as eventsSql from './store/events.js';
-import { HeadMoved, type WriteRoomRow } from './store/events.js';
+import { HeadMoved, type BatchedMessage, type WriteRoomRow } from './store/events.js';
+import type { TxnKey } from './store/rooms.js';
+import type { StoredEvent } from './events.js';
 import { Lru } from './lru.js';
 
 /** Namespaces of the two-key advisory locks (disjoint from the migration lock's one-key space). */
@@ -73,6 +75,10 @@ export interface LockedRoom {
 
 const LOCK_TOKEN = Symbol('RoomLock');
 
+function txnKey(t: TxnKey): string {
+  return `${t.userId}\u0000${t.deviceId}\u0000${t.scope}\u0000${t.txnId}`;
+}
+
 /** A 32-bit FNV-1a hash of the room id: the second key of the room's advisory lock. */
 function roomLockKey(roomId: string): number {
   let h = 0x811c9dc5;
@@ -96,6 +102,8 @@ export class RoomLock {
      * and write one non-state event with eventsSql.writeEvent, which commits it.
      */
     readonly oneStatement = false,
+    /** In a batch of message sends: persist.ts hands each message to it instead of writing it. */
+    readonly batch?: MessageBatch,
   ) {
     if (token !== LOCK_TOKEN) throw new Error('a RoomLock is only created by the RoomQueue');
   }
@@ -106,15 +114,52 @@ export class RoomLock {
   }
 
   /** @internal the working state, to roll back a failed job of a batch. */
-  saveState(): { extremities: number[]; currentSnapshot: number | null; headSeq: number; persisted: number } {
-    return { extremities: [...this.room.extremities], currentSnapshot: this.room.currentSnapshot, headSeq: this.room.headSeq, persisted: this.persisted.length };
+  saveState(): SavedState {
+    return {
+      extremities: [...this.room.extremities],
+      currentSnapshot: this.room.currentSnapshot,
+      headSeq: this.room.headSeq,
+      persisted: this.persisted.length,
+      batched: this.batch?.messages.length ?? 0,
+    };
   }
 
-  restoreState(s: { extremities: number[]; currentSnapshot: number | null; headSeq: number; persisted: number }): void {
+  restoreState(s: SavedState): void {
     this.room.extremities = s.extremities;
     this.room.currentSnapshot = s.currentSnapshot;
     this.room.headSeq = s.headSeq;
     this.persisted.length = s.persisted;
+    if (this.batch) this.batch.messages.length = s.batched;
+  }
+}
+
+interface SavedState {
+  extremities: number[];
+  currentSnapshot: number | null;
+  headSeq: number;
+  persisted: number;
+  batched: number;
+}
+
+/**
+ * The messages a batch of sends built, written by one statement before the commit instead of
+ * one statement each (a round trip each). Their nids are allocated with the batch's BEGIN, so
+ * each message can be built on the one before it; their stream positions come with the write.
+ */
+export class MessageBatch {
+  readonly messages: { write: BatchedMessage; persisted: PersistedEvent; stored: StoredEvent }[] = [];
+
+  constructor(private readonly nids: number[]) {}
+
+  /** A fresh nid for the next message (an unused one is a harmless gap). */
+  takeNid(): number {
+    const nid = this.nids.pop();
+    if (nid === undefined) throw new Error('the batch has no nid left');
+    return nid;
+  }
+
+  add(write: BatchedMessage, persisted: PersistedEvent, stored: StoredEvent): void {
+    this.messages.push({ write, persisted, stored });
   }
 }
 
@@ -122,6 +167,11 @@ export class RoomLock {
 export interface RunOptions {
   newRoom?: NewRoom;
   oneStatement?: boolean;
+  /**
+   * The client transaction of a job that returns the id of the event it sends: in a batch of
+   * message sends, a transaction id already used resolves with that event, without running.
+   */
+  txn?: TxnKey;
 }
 
 export interface NewRoom {
@@ -136,6 +186,7 @@ interface Job {
   reject: (err: unknown) => void;
   newRoom?: NewRoom;
   oneStatement?: boolean;
+  txn?: TxnKey;
 }
 
 /** Rooms whose head this process remembers (bounded: a forgotten head costs one read). */
@@ -144,6 +195,8 @@ const REMEMBERED_HEADS = 50_000;
 export class RoomQueue {
   private readonly pending = new Map<string, Job[]>();
   readonly listeners: EventsPersistedListener[] = [];
+  /** Messages written by batches (MessageBatch), and the batches (tests and benchmarks look). */
+  readonly batched = { messages: 0, batches: 0 };
   /** Each room's head after this process's last transaction on it. */
   private readonly heads = new Lru<string, LockedRoom>(REMEMBERED_HEADS);
 
@@ -169,9 +222,16 @@ export class RoomQueue {
    * whole initial state commits or none of it).
    */
   run<T>(roomId: string, fn: (lock: RoomLock) => Promise<T>, opts: RunOptions = {}): Promise<T> {
-    const { newRoom, oneStatement } = opts;
+    const { newRoom, oneStatement, txn } = opts;
     return new Promise<T>((resolve, reject) => {
-      const job: Job = { fn, resolve: resolve as (v: unknown) => void, reject, ...(newRoom ? { newRoom } : {}), ...(oneStatement ? { oneStatement } : {}) };
+      const job: Job = {
+        fn,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        ...(newRoom ? { newRoom } : {}),
+        ...(oneStatement ? { oneStatement } : {}),
+        ...(txn ? { txn } : {}),
+      };
       const queue = this.pending.get(roomId);
       if (queue) {
         queue.push(job);
@@ -199,16 +259,35 @@ export class RoomQueue {
     }
   }
 
-  private async runBatch(roomId: string, batch: Job[]): Promise<void> {
-    if (batch.length === 1 && batch[0]!.oneStatement && this.heads.get(roomId)) {
-      if (await this.runOneStatement(roomId, batch[0]!)) return;
+  private async runBatch(roomId: string, jobs: Job[]): Promise<void> {
+    if (jobs.length === 1 && jobs[0]!.oneStatement && this.heads.get(roomId)) {
+      if (await this.runOneStatement(roomId, jobs[0]!)) return;
     }
+    // Message sends only: their messages are written together, by one statement (MessageBatch).
+    const messages = jobs.length > 1 && jobs.every((j) => j.oneStatement);
+    const batch = messages ? this.withoutRepeatedTxns(roomId, jobs) : jobs;
+    const txns = batch.flatMap((j) => (j.txn ? [j.txn] : []));
     const results: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
     let lockForHead: RoomLock | undefined;
-    const persisted = await this.transaction(roomId, async (tx, row) => {
+    const start = messages
+      ? (escape: (s: string) => string) =>
+          eventsSql.batchStartSql(
+            batch.length,
+            txns.map((t) => [escape(t.userId), escape(t.deviceId), escape(t.scope), escape(t.txnId)]),
+          )
+      : undefined;
+    const persisted = await this.transaction(roomId, start, async (tx, row, started) => {
       results.length = 0;
       const room = await this.loadRoom(tx, roomId, row, batch[0]!.newRoom);
-      const lock = new RoomLock(LOCK_TOKEN, tx, room);
+      // A transaction id used before answers with its event (the send is not run again).
+      const earlier = new Map<string, string>();
+      let writer: MessageBatch | undefined;
+      if (messages) {
+        // Batched writes follow a linear history; a room whose DAG forks writes one by one.
+        if (room.extremities.length === 1) writer = new MessageBatch((started[0]!.rows[0]!['nids'] as string[]).map(Number));
+        for (const r of started[1]!.rows) earlier.set(txnKey({ userId: r['user_id'], deviceId: r['device_id'], scope: r['scope'], txnId: r['txn_id'] }), r['event_id']);
+      }
+      const lock = new RoomLock(LOCK_TOKEN, tx, room, false, writer);
       if (!batch[0]!.newRoom && this.heads.get(roomId)?.headSeq !== room.headSeq) this.hooks.othersWrote?.(tx);
       this.heads.delete(roomId);
       lockForHead = lock;
@@ -219,6 +298,11 @@ export class RoomQueue {
       const useSavepoints = batch.length > 1;
       let open = false;
       for (const job of batch) {
+        const sent = job.txn ? earlier.get(txnKey(job.txn)) : undefined;
+        if (sent !== undefined) {
+          results.push({ ok: true, value: sent });
+          continue;
+        }
         const saved = lock.saveState();
         const savepoint = useSavepoints && !job.oneStatement;
         if (savepoint) {
@@ -240,6 +324,7 @@ export class RoomQueue {
           results.push({ ok: false, err });
         }
       }
+      if (writer && writer.messages.length > 0) await this.writeMessages(tx, lock, writer);
       return lock.persisted;
     });
     if (lockForHead) this.heads.set(roomId, { ...lockForHead.room, extremities: [...lockForHead.room.extremities] });
@@ -249,6 +334,45 @@ export class RoomQueue {
       if (r.ok) job.resolve(r.value);
       else job.reject(r.err);
     });
+  }
+
+  /**
+   * A batch of sends holds each transaction id once: a repeated one (a client retrying while
+   * its first attempt waits) goes back to the queue, where it finds the first one's event.
+   */
+  private withoutRepeatedTxns(roomId: string, jobs: Job[]): Job[] {
+    const seen = new Set<string>();
+    const kept: Job[] = [];
+    const later: Job[] = [];
+    for (const job of jobs) {
+      const key = job.txn ? txnKey(job.txn) : undefined;
+      if (key !== undefined && seen.has(key)) later.push(job);
+      else {
+        if (key !== undefined) seen.add(key);
+        kept.push(job);
+      }
+    }
+    if (later.length > 0) this.pending.get(roomId)!.unshift(...later);
+    return kept;
+  }
+
+  /** Writes a batch's messages, then gives each its stream position. */
+  private async writeMessages(tx: Queryable, lock: RoomLock, writer: MessageBatch): Promise<void> {
+    const { room } = lock;
+    const placed = await eventsSql.writeMessages(
+      tx,
+      { roomId: room.roomId, roomNid: room.roomNid, headSeq: room.headSeq - writer.messages.length },
+      STREAM_LOCK,
+      writer.messages.map((m) => m.write),
+    );
+    this.batched.batches++;
+    this.batched.messages += writer.messages.length;
+    for (const m of writer.messages) {
+      const stream = placed.get(m.persisted.nid)!;
+      m.persisted.stream = stream;
+      m.persisted.announced = m.write.announce !== null;
+      m.stored.stream = stream;
+    }
   }
 
   /**
@@ -304,7 +428,12 @@ export class RoomQueue {
    * takes its own snapshot (READ COMMITTED), so the read sees everything the previous lock
    * holder committed. Deadlocks and serialization failures are retried.
    */
-  private async transaction<T>(roomId: string, fn: (tx: Queryable, room: WriteRoomRow | undefined) => Promise<T>): Promise<T> {
+  private async transaction<T>(
+    roomId: string,
+    /** More statements for the same round trip (values escaped with the function given). */
+    start: ((escape: (s: string) => string) => string[]) | undefined,
+    fn: (tx: Queryable, room: WriteRoomRow | undefined, started: pg.QueryResult[]) => Promise<T>,
+  ): Promise<T> {
     const key = roomLockKey(roomId);
     for (let attempt = 1; ; attempt++) {
       const client = await this.db.pool.connect();
@@ -312,10 +441,11 @@ export class RoomQueue {
       let committed = false;
       this.hooks.beginTx?.(client);
       try {
+        const more = start?.((v) => client.escapeLiteral(v)) ?? [];
         const results = (await client.query(
-          `BEGIN; SELECT pg_advisory_xact_lock(${ROOM_LOCK_NAMESPACE}, ${key}); ${eventsSql.roomForWriteSql(client.escapeLiteral(roomId))}`,
+          [`BEGIN; SELECT pg_advisory_xact_lock(${ROOM_LOCK_NAMESPACE}, ${key})`, eventsSql.roomForWriteSql(client.escapeLiteral(roomId)), ...more].join('; '),
         )) as unknown as pg.QueryResult[];
-        const result = await fn(client, eventsSql.parseRoomForWrite(results[2]!.rows[0]));
+        const result = await fn(client, eventsSql.parseRoomForWrite(results[2]!.rows[0]), results.slice(3));
         await client.query('COMMIT');
         committed = true;
         this.log.trace({ tx: 'persist_events', roomId, ms: +(performance.now() - started).toFixed(2) }, 'transaction');

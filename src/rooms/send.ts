@@ -81,7 +81,7 @@ export async function sendMessage(d: RoomDeps, sender: Sender, roomId: string, t
       await requireJoined(d, lock, sender.userId);
       return sendUnderLock(d, lock, { type, sender: sender.userId, content }, txn);
     },
-    { oneStatement: type !== 'm.room.redaction' },
+    { oneStatement: type !== 'm.room.redaction', ...(txn ? { txn } : {}) },
   );
 }
 

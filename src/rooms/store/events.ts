@@ -203,6 +203,139 @@ export async function writeEvent(
   return res.rows[0];
 }
 
+/**
+ * One message of a batch written by writeMessages: its nid was allocated at the batch's start
+ * (batchStartSql), its stream position is allocated by the write.
+ */
+export interface BatchedMessage {
+  nid: number;
+  eventId: string;
+  depth: number;
+  type: string;
+  sender: string;
+  originServerTs: number;
+  stateBefore: number | null;
+  json: string;
+  prevNids: number[];
+  txn: { userId: string; deviceId: string; scope: string; txnId: string } | null;
+  pushActions: PushActionsOf[];
+  announce: { channel: string; before: string; after: string } | null;
+}
+
+/**
+ * The messages (no state, no redaction) a batch built under the room's lock, in one statement:
+ * what WRITE_EVENT does for one event, for all of them. Their stream positions are allocated
+ * in order under the stream lock, taken here and held to commit. The room's head must still be
+ * `headSeq` (the batch holds the room lock, so it is; checked all the same).
+ */
+const WRITE_MESSAGES: NamedQuery = {
+  name: 'write_messages',
+  text: `WITH w AS MATERIALIZED (
+       SELECT * FROM jsonb_to_recordset($3::jsonb) AS w(i int, nid bigint, event_id text, depth bigint, type text, sender text,
+         ts bigint, state_before bigint, json text, prev bigint[], txn_user text, txn_device text, txn_scope text, txn_id text,
+         push jsonb, channel text, before text, after text)
+     ),
+     head AS (
+       UPDATE rooms SET head_seq = head_seq + (SELECT count(*) FROM w) WHERE room_nid = $4 AND head_seq = $5 RETURNING head_seq
+     ),
+     lk AS (SELECT pg_advisory_xact_lock($1, $2) FROM head),
+     alloc AS MATERIALIZED (
+       SELECT row_number() OVER (ORDER BY stream) AS i, stream
+         FROM (SELECT nextval('stream_ordering_seq') AS stream FROM (SELECT i FROM w) g, lk) x
+     ),
+     placed AS (SELECT w.*, a.stream FROM w JOIN alloc a USING (i)),
+     nids AS (
+       INSERT INTO event_nids (event_nid, event_id) SELECT nid, event_id FROM placed
+     ),
+     ev AS (
+       INSERT INTO events (event_nid, room_nid, stream_ordering, depth, type, state_key_nid, sender, origin_server_ts,
+                           rejected_reason, state_before, state_after, replaces_nid, json)
+       SELECT nid, $4, stream, depth, type, NULL, sender, ts, NULL, state_before, state_before, NULL, json FROM placed
+     ),
+     edges AS (
+       INSERT INTO event_edges (event_nid, prev_event_nid) SELECT p.nid, x FROM placed p, unnest(p.prev) AS x
+       ON CONFLICT DO NOTHING
+     ),
+     txn AS (
+       INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_nid, created_ts)
+       SELECT txn_user, txn_device, txn_scope, txn_id, nid, $7 FROM placed WHERE txn_id IS NOT NULL
+     ),
+     push AS (
+       INSERT INTO event_push_actions (user_id, room_id, thread_id, event_id, stream_ordering, actions, notif, highlight, received_ts)
+       SELECT a.user_id, $6, a.thread_id, p.event_id, p.stream, a.actions, a.notif, a.highlight, $7
+         FROM placed p, jsonb_to_recordset(p.push) AS a(user_id text, thread_id text, actions jsonb, notif bool, highlight bool)
+       ON CONFLICT DO NOTHING
+     ),
+     unextremity AS (
+       DELETE FROM forward_extremities
+        WHERE room_nid = $4 AND event_nid IN (SELECT x FROM placed, unnest(prev) AS x)
+     ),
+     extremity AS (
+       INSERT INTO forward_extremities (room_nid, event_nid)
+       SELECT $4, p.nid FROM placed p
+        WHERE NOT EXISTS (SELECT 1 FROM w, unnest(w.prev) AS x WHERE x = p.nid)
+          AND NOT EXISTS (SELECT 1 FROM event_edges WHERE prev_event_nid = p.nid)
+       ON CONFLICT DO NOTHING
+     )
+     SELECT nid, stream, CASE WHEN channel <> '' THEN pg_notify(channel, before || stream || after) IS NULL END AS notified
+       FROM placed ORDER BY i`,
+};
+
+/** Writes a batch's messages (sending the announcements given); their stream positions by nid. */
+export async function writeMessages(
+  db: Queryable,
+  room: { roomId: string; roomNid: number; headSeq: number },
+  streamLock: [number, number],
+  messages: BatchedMessage[],
+): Promise<Map<number, number>> {
+  const records = messages.map((m, i) => ({
+    i: i + 1,
+    nid: m.nid,
+    event_id: m.eventId,
+    depth: m.depth,
+    type: m.type,
+    sender: m.sender,
+    ts: m.originServerTs,
+    state_before: m.stateBefore,
+    json: m.json,
+    prev: m.prevNids,
+    txn_user: m.txn?.userId ?? null,
+    txn_device: m.txn?.deviceId ?? null,
+    txn_scope: m.txn?.scope ?? null,
+    txn_id: m.txn?.txnId ?? null,
+    push: m.pushActions.map((p) => ({ user_id: p.userId, thread_id: p.threadId, actions: p.actions, notif: p.notify, highlight: p.highlight })),
+    channel: m.announce?.channel ?? '',
+    before: m.announce?.before ?? '',
+    after: m.announce?.after ?? '',
+  }));
+  const res = await db.query<{ nid: number; stream: number }>(WRITE_MESSAGES, [
+    streamLock[0],
+    streamLock[1],
+    JSON.stringify(records),
+    room.roomNid,
+    room.headSeq,
+    room.roomId,
+    Date.now(),
+  ]);
+  if (res.rows.length !== messages.length) throw new HeadMoved(`the head of room ${room.roomId} moved`);
+  return new Map(res.rows.map((r) => [Number(r.nid), Number(r.stream)]));
+}
+
+/**
+ * What a batch of messages reads with its BEGIN (simple protocol, values inlined by the caller,
+ * already escaped): `count` fresh event nids, and which of the transaction ids were used already.
+ */
+export function batchStartSql(count: number, escapedTxns: [string, string, string, string][]): string[] {
+  const out = [`SELECT ARRAY(SELECT nextval('event_nids_event_nid_seq') FROM generate_series(1, ${count})) AS nids`];
+  out.push(
+    escapedTxns.length === 0
+      ? 'SELECT NULL::text AS user_id, NULL::text AS device_id, NULL::text AS scope, NULL::text AS txn_id, NULL::text AS event_id WHERE false'
+      : `SELECT t.user_id, t.device_id, t.scope, t.txn_id, n.event_id FROM event_txn_ids t JOIN event_nids n USING (event_nid)
+          WHERE (t.user_id, t.device_id, t.scope, t.txn_id) IN (${escapedTxns.map((k) => `(${k.join(', ')})`).join(', ')})`,
+  );
+  return out;
+}
+
 export interface WriteRoomRow {
   room_nid: number;
   version: string;
