@@ -123,6 +123,28 @@ describe('batched message sends', () => {
     assert.deepEqual(stored.map((e) => e.id), [ids[0], ids[1], ids[3], ids[6]]);
   });
 
+  it('a batch on a head this process does not remember runs in a transaction, with the same outcome', async () => {
+    const alice = await server.register();
+    const roomId = await createRoom(alice, { preset: 'public_chat' });
+    const deps = server.hs.services.rooms.deps;
+    const sender = { userId: alice.userId, deviceId: alice.deviceId };
+    // As if another process had written: every write forgets the room's head once announced.
+    const forget = () => (deps.queue as unknown as { heads: Map<string, unknown> & { delete(k: string): void } }).heads.delete(roomId);
+    deps.queue.listeners.push(forget);
+    try {
+      await sendMessage(deps, sender, roomId, 'm.room.message', { msgtype: 'm.text', body: 'earlier' }, 't0');
+      const before = { ...deps.queue.batched };
+      const ids = await Promise.all(
+        [1, 2, 3, 0, 4].map((i) => sendMessage(deps, sender, roomId, 'm.room.message', { msgtype: 'm.text', body: `t${i}` }, `t${i}`)),
+      );
+      assert.equal(deps.queue.batched.messages - before.messages, 3, 'the waiting sends were written as one batch');
+      const stored = (await chain(roomId)).filter((e) => e.body?.startsWith('t') || e.body === 'earlier');
+      assert.deepEqual(stored.map((e) => e.id), [ids[3], ids[0], ids[1], ids[2], ids[4]]);
+    } finally {
+      deps.queue.listeners.splice(deps.queue.listeners.indexOf(forget), 1);
+    }
+  });
+
   it('a sync sees every batched message once, with its stream position, and the sender its transaction ids', async () => {
     const alice = await server.register();
     const bob = await server.register();

@@ -189,6 +189,9 @@ interface Job {
   txn?: TxnKey;
 }
 
+/** Event nids fetched at once for batches outside a transaction. */
+const NID_CHUNK = 256;
+
 /** Rooms whose head this process remembers (bounded: a forgotten head costs one read). */
 const REMEMBERED_HEADS = 50_000;
 
@@ -266,6 +269,9 @@ export class RoomQueue {
     // Message sends only: their messages are written together, by one statement (MessageBatch).
     const messages = jobs.length > 1 && jobs.every((j) => j.oneStatement);
     const batch = messages ? this.withoutRepeatedTxns(roomId, jobs) : jobs;
+    if (messages && this.heads.get(roomId)?.extremities.length === 1) {
+      if (await this.runMessagesOneStatement(roomId, batch)) return;
+    }
     const txns = batch.flatMap((j) => (j.txn ? [j.txn] : []));
     const results: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
     let lockForHead: RoomLock | undefined;
@@ -337,6 +343,63 @@ export class RoomQueue {
   }
 
   /**
+   * A batch of message sends on a remembered head with one extremity: built on that head
+   * outside a transaction, and written by one autocommitted statement, as a lone send is. False
+   * when nothing was written (the head moved, or a transaction id was used already): the caller
+   * runs the batch again the long way, which looks up transaction ids first.
+   */
+  private async runMessagesOneStatement(roomId: string, batch: Job[]): Promise<boolean> {
+    const remembered = this.heads.get(roomId)!;
+    const client = await this.db.pool.connect();
+    this.hooks.beginTx?.(client);
+    const results: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    let lock: RoomLock;
+    try {
+      const writer = new MessageBatch(await this.freshNids(client, batch.length));
+      lock = new RoomLock(LOCK_TOKEN, client, { ...remembered, extremities: [...remembered.extremities] }, false, writer);
+      for (const job of batch) {
+        const saved = lock.saveState();
+        try {
+          results.push({ ok: true, value: await job.fn(lock) });
+        } catch (err) {
+          if (!(err instanceof MatrixError) || err.errcode === 'M_BAD_STATE') throw err;
+          lock.restoreState(saved);
+          results.push({ ok: false, err });
+        }
+      }
+      if (writer.messages.length > 0) await this.writeMessages(client, lock, writer);
+    } catch (err) {
+      this.hooks.endTx?.(client, false);
+      client.release();
+      if (err instanceof HeadMoved) {
+        this.heads.delete(roomId);
+        return false;
+      }
+      for (const job of batch) job.reject(err);
+      return true;
+    }
+    // The messages, if any, committed with their statement.
+    this.hooks.endTx?.(client, true);
+    client.release();
+    this.heads.set(roomId, lock.room);
+    await this.announce(lock.persisted);
+    batch.forEach((job, i) => {
+      const r = results[i]!;
+      if (r.ok) job.resolve(r.value);
+      else job.reject(r.err);
+    });
+    return true;
+  }
+
+  /** Fresh event nids, from a pool refilled in chunks (an unused nid is a harmless gap). */
+  private async freshNids(db: Queryable, count: number): Promise<number[]> {
+    if (this.nidPool.length < count) this.nidPool.push(...(await eventsSql.freshEventNids(db, Math.max(count, NID_CHUNK))));
+    return this.nidPool.splice(0, count);
+  }
+
+  private readonly nidPool: number[] = [];
+
+  /**
    * A batch of sends holds each transaction id once: a repeated one (a client retrying while
    * its first attempt waits) goes back to the queue, where it finds the first one's event.
    */
@@ -362,7 +425,7 @@ export class RoomQueue {
     const placed = await eventsSql.writeMessages(
       tx,
       { roomId: room.roomId, roomNid: room.roomNid, headSeq: room.headSeq - writer.messages.length },
-      STREAM_LOCK,
+      { stream: STREAM_LOCK, room: lock.advisoryKey },
       writer.messages.map((m) => m.write),
     );
     this.batched.batches++;

@@ -223,20 +223,28 @@ export interface BatchedMessage {
 }
 
 /**
- * The messages (no state, no redaction) a batch built under the room's lock, in one statement:
- * what WRITE_EVENT does for one event, for all of them. Their stream positions are allocated
- * in order under the stream lock, taken here and held to commit. The room's head must still be
- * `headSeq` (the batch holds the room lock, so it is; checked all the same).
+ * The messages (no state, no redaction) of a batch of sends, in one statement: what WRITE_EVENT
+ * does for one event, for all of them. Their stream positions are allocated in order under the
+ * stream lock, taken here and held to commit. As in WRITE_EVENT, the room's lock is taken (again,
+ * for a batch in a transaction) and its head compare-and-swapped; and nothing is written if one
+ * of the transaction ids was used already (the messages after it were built on it).
  */
 const WRITE_MESSAGES: NamedQuery = {
   name: 'write_messages',
-  text: `WITH w AS MATERIALIZED (
+  text: `WITH room_lock AS (SELECT pg_advisory_xact_lock($8, $9)),
+     w AS MATERIALIZED (
        SELECT * FROM jsonb_to_recordset($3::jsonb) AS w(i int, nid bigint, event_id text, depth bigint, type text, sender text,
          ts bigint, state_before bigint, json text, prev bigint[], txn_user text, txn_device text, txn_scope text, txn_id text,
          push jsonb, channel text, before text, after text)
      ),
+     dup AS (
+       SELECT 1 FROM w JOIN event_txn_ids t
+         ON t.user_id = w.txn_user AND t.device_id = w.txn_device AND t.scope = w.txn_scope AND t.txn_id = w.txn_id
+     ),
      head AS (
-       UPDATE rooms SET head_seq = head_seq + (SELECT count(*) FROM w) WHERE room_nid = $4 AND head_seq = $5 RETURNING head_seq
+       UPDATE rooms SET head_seq = head_seq + (SELECT count(*) FROM w) FROM room_lock
+        WHERE room_nid = $4 AND head_seq = $5 AND NOT EXISTS (SELECT 1 FROM dup)
+       RETURNING head_seq
      ),
      lk AS (SELECT pg_advisory_xact_lock($1, $2) FROM head),
      alloc AS MATERIALIZED (
@@ -281,11 +289,14 @@ const WRITE_MESSAGES: NamedQuery = {
        FROM placed ORDER BY i`,
 };
 
-/** Writes a batch's messages (sending the announcements given); their stream positions by nid. */
+/**
+ * Writes a batch's messages (sending the announcements given); their stream positions by nid.
+ * HeadMoved when nothing was written: the head moved, or a transaction id was used already.
+ */
 export async function writeMessages(
   db: Queryable,
   room: { roomId: string; roomNid: number; headSeq: number },
-  streamLock: [number, number],
+  locks: { stream: [number, number]; room: [number, number] },
   messages: BatchedMessage[],
 ): Promise<Map<number, number>> {
   const records = messages.map((m, i) => ({
@@ -309,16 +320,24 @@ export async function writeMessages(
     after: m.announce?.after ?? '',
   }));
   const res = await db.query<{ nid: number; stream: number }>(WRITE_MESSAGES, [
-    streamLock[0],
-    streamLock[1],
+    locks.stream[0],
+    locks.stream[1],
     JSON.stringify(records),
     room.roomNid,
     room.headSeq,
     room.roomId,
     Date.now(),
+    locks.room[0],
+    locks.room[1],
   ]);
-  if (res.rows.length !== messages.length) throw new HeadMoved(`the head of room ${room.roomId} moved`);
+  if (res.rows.length !== messages.length) throw new HeadMoved(`the head of room ${room.roomId} moved, or a transaction id was used`);
   return new Map(res.rows.map((r) => [Number(r.nid), Number(r.stream)]));
+}
+
+/** `count` fresh event nids (for batches that do not start with a BEGIN). */
+export async function freshEventNids(db: Queryable, count: number): Promise<number[]> {
+  const r = await db.query<{ nids: string[] }>("SELECT ARRAY(SELECT nextval('event_nids_event_nid_seq') FROM generate_series(1, $1)) AS nids", [count]);
+  return r.rows[0]!.nids.map(Number);
 }
 
 /**
