@@ -129,7 +129,9 @@ describe('batched message sends', () => {
     const deps = server.hs.services.rooms.deps;
     const sender = { userId: alice.userId, deviceId: alice.deviceId };
     // As if another process had written: every write forgets the room's head once announced.
-    const forget = () => (deps.queue as unknown as { heads: Map<string, unknown> & { delete(k: string): void } }).heads.delete(roomId);
+    const forget = () => {
+      (deps.queue as unknown as { heads: { delete(k: string): void } }).heads.delete(roomId);
+    };
     deps.queue.listeners.push(forget);
     try {
       await sendMessage(deps, sender, roomId, 'm.room.message', { msgtype: 'm.text', body: 'earlier' }, 't0');
