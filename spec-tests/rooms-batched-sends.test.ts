@@ -147,6 +147,29 @@ describe('batched message sends', () => {
     }
   });
 
+  it('relations sent in a batch are indexed: replies in a thread, reactions', async () => {
+    const alice = await server.register();
+    const deps = server.hs.services.rooms.deps;
+    const roomId = await createRoom(alice, { preset: 'public_chat' });
+    const root = (await put(alice, roomId, 'root', 'root')).body.event_id as string;
+    const sender = { userId: alice.userId, deviceId: alice.deviceId };
+    const before = { ...deps.queue.batched };
+    const thread = { rel_type: 'm.thread', event_id: root };
+    await Promise.all([
+      sendMessage(deps, sender, roomId, 'm.room.message', { msgtype: 'm.text', body: 'first' }, 'rel0'),
+      ...[1, 2, 3].map((i) => sendMessage(deps, sender, roomId, 'm.room.message', { msgtype: 'm.text', body: `reply ${i}`, 'm.relates_to': thread }, `rel${i}`)),
+      sendMessage(deps, sender, roomId, 'm.reaction', { 'm.relates_to': { rel_type: 'm.annotation', event_id: root, key: '👍' } }, 'rel4'),
+    ]);
+    assert.ok(deps.queue.batched.messages - before.messages >= 2, 'written as a batch');
+    const replies = await alice.get(`/_matrix/client/v1/rooms/${enc(roomId)}/relations/${enc(root)}/m.thread`);
+    assert.equal(replies.status, 200);
+    assert.deepEqual((replies.body.chunk as any[]).map((e) => e.content.body).sort(), ['reply 1', 'reply 2', 'reply 3']);
+    const reactions = await alice.get(`/_matrix/client/v1/rooms/${enc(roomId)}/relations/${enc(root)}/m.annotation`);
+    assert.equal(reactions.body.chunk.length, 1);
+    const event = await alice.get(`/_matrix/client/v3/rooms/${enc(roomId)}/event/${enc(root)}`);
+    assert.equal(event.body.unsigned['m.relations']['m.thread'].count, 3);
+  });
+
   it('a sync sees every batched message once, with its stream position, and the sender its transaction ids', async () => {
     const alice = await server.register();
     const bob = await server.register();
