@@ -14,6 +14,7 @@ import { splitStateKey, stateKey, type RoomEvent, type StateMap } from '../core/
 import type { Queryable } from '../db/pool.js';
 import { MatrixError } from '../http/errors.js';
 import { loadStateLookup, type RoomDeps } from './context.js';
+import type { StoredEvent } from './events.js';
 import { STREAM_LOCK, type PersistedEvent, type RoomLock } from './queue.js';
 import type { StateNids } from './state-store.js';
 import * as eventsSql from './store/events.js';
@@ -142,20 +143,6 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
   room.headSeq++;
   const nid = written.event_nid;
   const stream = written.stream_ordering;
-  d.events.written(tx, {
-    nid,
-    event,
-    roomNid: room.roomNid,
-    stream,
-    depth,
-    stateKeyNid,
-    rejected: rejectedReason,
-    stateBefore,
-    stateAfter,
-    replacesNid,
-    redactedBy: null,
-  });
-
   const persisted: PersistedEvent = {
     nid,
     event,
@@ -169,6 +156,7 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     rejectedReason,
     announced: announcement !== undefined,
   };
+  d.events.written(tx, storedOf(persisted));
   if (rejectedReason !== null) {
     lock.persisted.push(persisted);
     return persisted;
@@ -221,20 +209,7 @@ function batchMessage(
     throw new Error(`a batched message of ${room.roomId} does not follow the room's one extremity`);
   }
   const nid = lock.batch!.takeNid();
-  const stored = {
-    nid,
-    event,
-    roomNid: room.roomNid,
-    stream: 0,
-    depth: event.depth,
-    stateKeyNid: null,
-    rejected: null,
-    stateBefore: m.stateBefore,
-    stateAfter: m.stateBefore,
-    replacesNid: null,
-    redactedBy: null,
-  };
-  d.events.written(tx, stored);
+  // The stream position comes with the batch's write (the queue sets it in both).
   const persisted: PersistedEvent = {
     nid,
     event,
@@ -248,6 +223,8 @@ function batchMessage(
     rejectedReason: null,
     announced: false,
   };
+  const stored = storedOf(persisted);
+  d.events.written(tx, stored);
   lock.batch!.add(
     {
       nid,
@@ -270,6 +247,23 @@ function batchMessage(
   room.extremities = [...room.extremities.filter((x) => !m.prevNids.includes(x)), nid];
   lock.persisted.push(persisted);
   return persisted;
+}
+
+/** The event cache's record of a persisted event. */
+export function storedOf(p: PersistedEvent): StoredEvent {
+  return {
+    nid: p.nid,
+    event: p.event,
+    roomNid: p.roomNid,
+    stream: p.stream,
+    depth: p.depth,
+    stateKeyNid: p.stateKeyNid,
+    rejected: p.rejectedReason,
+    stateBefore: p.stateBefore,
+    stateAfter: p.stateAfter,
+    replacesNid: p.replacesNid,
+    redactedBy: null,
+  };
 }
 
 /**

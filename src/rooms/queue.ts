@@ -133,6 +133,8 @@ export class RoomLock {
   }
 }
 
+type JobResult = { ok: true; value: unknown } | { ok: false; err: unknown };
+
 interface SavedState {
   extremities: number[];
   currentSnapshot: number | null;
@@ -263,17 +265,15 @@ export class RoomQueue {
   }
 
   private async runBatch(roomId: string, jobs: Job[]): Promise<void> {
-    if (jobs.length === 1 && jobs[0]!.oneStatement && this.heads.get(roomId)) {
-      if (await this.runOneStatement(roomId, jobs[0]!)) return;
-    }
     // Message sends only: their messages are written together, by one statement (MessageBatch).
     const messages = jobs.length > 1 && jobs.every((j) => j.oneStatement);
     const batch = messages ? this.withoutRepeatedTxns(roomId, jobs) : jobs;
-    if (messages && this.heads.get(roomId)?.extremities.length === 1) {
-      if (await this.runMessagesOneStatement(roomId, batch)) return;
+    const head = this.heads.get(roomId);
+    if (head && (messages ? head.extremities.length === 1 : batch.length === 1 && batch[0]!.oneStatement)) {
+      if (await this.runOnHead(roomId, batch, head)) return;
     }
     const txns = batch.flatMap((j) => (j.txn ? [j.txn] : []));
-    const results: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    const results: JobResult[] = [];
     let lockForHead: RoomLock | undefined;
     const start = messages
       ? (escape: (s: string) => string) =>
@@ -343,21 +343,22 @@ export class RoomQueue {
   }
 
   /**
-   * A batch of message sends on a remembered head with one extremity: built on that head
-   * outside a transaction, and written by one autocommitted statement, as a lone send is. False
-   * when nothing was written (the head moved, or a transaction id was used already): the caller
-   * runs the batch again the long way, which looks up transaction ids first.
+   * A lone message send, or a batch of them, on a remembered head: built on that head outside a
+   * transaction and written by one autocommitted statement (the lone send's own, or the
+   * batch's), which takes the room's lock and compare-and-swaps its head. False when nothing
+   * was written because the head had moved (or a transaction id of the batch was used
+   * already): the caller runs the jobs again the long way.
    */
-  private async runMessagesOneStatement(roomId: string, batch: Job[]): Promise<boolean> {
-    const remembered = this.heads.get(roomId)!;
+  private async runOnHead(roomId: string, jobs: Job[], head: LockedRoom): Promise<boolean> {
     const client = await this.db.pool.connect();
     this.hooks.beginTx?.(client);
-    const results: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    const batched = jobs.length > 1;
+    const results: JobResult[] = [];
     let lock: RoomLock;
     try {
-      const writer = new MessageBatch(await this.freshNids(client, batch.length));
-      lock = new RoomLock(LOCK_TOKEN, client, { ...remembered, extremities: [...remembered.extremities] }, false, writer);
-      for (const job of batch) {
+      const writer = batched ? new MessageBatch(await this.freshNids(client, jobs.length)) : undefined;
+      lock = new RoomLock(LOCK_TOKEN, client, { ...head, extremities: [...head.extremities] }, !batched, writer);
+      for (const job of jobs) {
         const saved = lock.saveState();
         try {
           results.push({ ok: true, value: await job.fn(lock) });
@@ -367,7 +368,7 @@ export class RoomQueue {
           results.push({ ok: false, err });
         }
       }
-      if (writer.messages.length > 0) await this.writeMessages(client, lock, writer);
+      if (writer && writer.messages.length > 0) await this.writeMessages(client, lock, writer);
     } catch (err) {
       this.hooks.endTx?.(client, false);
       client.release();
@@ -375,15 +376,15 @@ export class RoomQueue {
         this.heads.delete(roomId);
         return false;
       }
-      for (const job of batch) job.reject(err);
+      for (const job of jobs) job.reject(err);
       return true;
     }
-    // The messages, if any, committed with their statement.
+    // What was written committed with its statement.
     this.hooks.endTx?.(client, true);
     client.release();
     this.heads.set(roomId, lock.room);
     await this.announce(lock.persisted);
-    batch.forEach((job, i) => {
+    jobs.forEach((job, i) => {
       const r = results[i]!;
       if (r.ok) job.resolve(r.value);
       else job.reject(r.err);
@@ -436,37 +437,6 @@ export class RoomQueue {
       m.persisted.announced = m.write.announce !== null;
       m.stored.stream = stream;
     }
-  }
-
-  /**
-   * The one-statement path of a lone job on a remembered head. False when the head had moved
-   * (nothing written): the caller runs the job again the long way.
-   */
-  private async runOneStatement(roomId: string, job: Job): Promise<boolean> {
-    const remembered = this.heads.get(roomId)!;
-    const client = await this.db.pool.connect();
-    const lock = new RoomLock(LOCK_TOKEN, client, { ...remembered, extremities: [...remembered.extremities] }, true);
-    let value: unknown;
-    this.hooks.beginTx?.(client);
-    try {
-      value = await job.fn(lock);
-    } catch (err) {
-      this.hooks.endTx?.(client, false);
-      client.release();
-      if (err instanceof HeadMoved) {
-        this.heads.delete(roomId);
-        return false;
-      }
-      job.reject(err);
-      return true;
-    }
-    // The write, if the job made one, committed with its statement.
-    this.hooks.endTx?.(client, true);
-    client.release();
-    this.heads.set(roomId, lock.room);
-    await this.announce(lock.persisted);
-    job.resolve(value);
-    return true;
   }
 
   /** Tells the hooks and listeners what a committed transaction persisted. */

@@ -12,6 +12,7 @@ import { createRoom, type CreateRoomRequest } from './create.js';
 import * as roomsSql from './store/rooms.js';
 import { EventLoader } from './events.js';
 import * as membership from './membership.js';
+import { storedOf } from './persist.js';
 import { RoomQueue, type EventsPersistedListener, type PersistedEvent } from './queue.js';
 import * as read from './read.js';
 import * as send from './send.js';
@@ -93,19 +94,7 @@ export class RoomService {
   /** Committed events go straight into the event cache: the next send cites them. */
   private remember(persisted: PersistedEvent[]): void {
     for (const p of persisted) {
-      this.deps.events.remember({
-        nid: p.nid,
-        event: p.event,
-        roomNid: p.roomNid,
-        stream: p.stream,
-        depth: p.depth,
-        stateKeyNid: p.stateKeyNid,
-        rejected: p.rejectedReason,
-        stateBefore: p.stateBefore,
-        stateAfter: p.stateAfter,
-        replacesNid: p.replacesNid,
-        redactedBy: null,
-      });
+      this.deps.events.remember(storedOf(p));
       if (p.redactedNid !== undefined) this.deps.events.redacted(p.redactedNid, p.nid);
     }
   }
