@@ -4,12 +4,13 @@
 // PostgreSQL advisory lock keyed by the room id, taken before anything of the room is read, so
 // two processes never build on the same forward extremities.
 //
-// A lone message send (no state change, no other write) takes a shorter path when this process
-// remembers the room's head (its last write, or last read under the lock): the event is built
+// Message sends (no state change, no other write) take a shorter path when this process
+// remembers the room's head (its last write, or last read under the lock): the events are built
 // on that head and written by one autocommitted statement that checks, with a compare-and-swap
 // on rooms.head_seq, that the head is still the one it was built on. One round trip instead of
 // three (BEGIN with the lock and the read, the write, COMMIT). If another process moved the head
-// meanwhile, nothing was written and the job runs again the long way.
+// meanwhile, nothing was written and the jobs run again the long way. A batch of message sends,
+// either way, writes all its messages with one statement (MessageBatch).
 //
 // Code that assumes the lock takes a RoomLock, which only this module can create.
 import type pg from 'pg';
@@ -144,9 +145,10 @@ interface SavedState {
 }
 
 /**
- * The messages a batch of sends built, written by one statement before the commit instead of
- * one statement each (a round trip each). Their nids are allocated with the batch's BEGIN, so
- * each message can be built on the one before it; their stream positions come with the write.
+ * The messages a batch of sends built, written by one statement instead of one statement each
+ * (a round trip each). Their nids are taken from the sequence beforehand (with the batch's
+ * BEGIN, or from the queue's pool), so each message can be built on the one before it; their
+ * stream positions come with the write.
  */
 export class MessageBatch {
   readonly messages: { write: BatchedMessage; persisted: PersistedEvent; stored: StoredEvent }[] = [];
