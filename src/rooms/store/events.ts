@@ -113,7 +113,6 @@ const WRITE_EVENT: NamedQuery = {
        INSERT INTO event_push_actions (user_id, room_id, thread_id, event_id, stream_ordering, actions, notif, highlight, received_ts)
        SELECT a.user_id, $21, a.thread_id, $3, ev.stream_ordering, a.actions, a.notif, a.highlight, $20
          FROM ev, unnest($22::text[], $23::text[], $24::jsonb[], $25::bool[], $26::bool[]) AS a(user_id, thread_id, actions, notif, highlight)
-       ON CONFLICT DO NOTHING
      ),
      unextremity AS (
        DELETE FROM forward_extremities
@@ -272,7 +271,6 @@ const WRITE_MESSAGES: NamedQuery = {
        INSERT INTO event_push_actions (user_id, room_id, thread_id, event_id, stream_ordering, actions, notif, highlight, received_ts)
        SELECT a.user_id, $6, a.thread_id, p.event_id, p.stream, a.actions, a.notif, a.highlight, $7
          FROM placed p, jsonb_to_recordset(p.push) AS a(user_id text, thread_id text, actions jsonb, notif bool, highlight bool)
-       ON CONFLICT DO NOTHING
      ),
      unextremity AS (
        DELETE FROM forward_extremities
