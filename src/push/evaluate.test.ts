@@ -176,19 +176,25 @@ describe('evaluation prepared once for members on the default rules', () => {
     ['@kim:example.org', 'Kim (ops)'],
     ['@zoë:example.org', 'Zoë'],
     ['@x.y:example.org', 'a+b?'],
+    ['@dev_2:example.org', 'dev_2'],
+    ['@a*b:example.org', 'R2D2'],
   ];
   const bodies = [
     'hello all', 'ping alice liddell!', 'ALICE?', 'malice', 'ſam, are you there', 'ſ', '\u212Aim (ops) please', 'kim (ops)',
     'zoë!', 'ZOË', '@room standup', 'a+b? yes', 'x.y here', 'BOB', 'bob1', '', 'Sam\nnext line',
+    'dev_2 and DEV_2x', 'dev_2x only', 'ask r2d2.', 'aXXb was here', 'a*b', '_bob_', 'bob_', '(bob)',
   ];
   const events: EvalEvent[] = [];
   for (const body of bodies) {
     events.push(msg({ body }));
     events.push(msg({ body, 'm.mentions': { user_ids: ['@sam:example.org'] } }));
+    events.push(msg({ body, 'm.mentions': { user_ids: ['@bob:example.org', '@dev_2:example.org', 7] } }));
     events.push(msg({ body, msgtype: 'm.notice' }));
     events.push(msg({ body }, { type: 'm.room.encrypted' }));
   }
   events.push(msg({}, { type: 'm.room.member', state_key: '@bob:example.org', content: { membership: 'invite' } }));
+  events.push(msg({}, { type: 'M.Room.Member', state_key: '@zoë:example.org', content: { membership: 'invite' } }));
+  events.push(msg({}, { type: 'm.room.member', state_key: '@sam:example.org', content: { membership: 'join', body: 'sam' } }));
   events.push(msg({}, { type: 'm.room.tombstone', state_key: '', content: { body: 'moved' } }));
   events.push(msg({ 'm.mentions': { room: true } }));
   events.push(msg({ 'm.relates_to': { rel_type: 'm.replace' }, body: 'alice' }));

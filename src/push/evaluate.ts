@@ -250,6 +250,14 @@ const PER_MEMBER_DEFAULTS = new Set(['.m.rule.invite_for_me', '.m.rule.is_user_m
 export class DefaultsEvaluation {
   private readonly perMember: [RuleKind, number][] = [];
   private readonly fallback: Outcome;
+  /** A membership event with a state key: the only kind .m.rule.invite_for_me can match. */
+  private readonly invitable: boolean;
+  /** The user ids in content.m.mentions.user_ids (.m.rule.is_user_mention matches no one else). */
+  private readonly mentioned: ReadonlySet<unknown>;
+  /** content.body, lowercased, when it is ASCII (null: not ASCII; undefined: no body). */
+  private readonly bodyLower: string | null | undefined;
+  /** The words of an ASCII body (maximal runs of [a-z0-9_]), lowercased. */
+  private readonly words: ReadonlySet<string> | undefined;
 
   /** `sample`: the ruleset of any member with only default rules. */
   constructor(
@@ -266,14 +274,54 @@ export class DefaultsEvaluation {
       }
     }
     this.fallback = fallback;
+    this.invitable = typeof event.state_key === 'string' && event.type.toLowerCase() === 'm.room.member';
+    const ids = lookup(event, 'content.m\\.mentions.user_ids');
+    this.mentioned = new Set(Array.isArray(ids) ? ids : []);
+    const body = event.content['body'];
+    this.bodyLower = typeof body === 'string' ? (ASCII.test(body) ? body.toLowerCase() : null) : undefined;
+    this.words = typeof this.bodyLower === 'string' ? new Set(this.bodyLower.split(/[^a-z0-9_]+/)) : undefined;
   }
 
   /** The same outcome as `evaluate(ruleset, event, userId, ctx)` for a member with only default rules. */
   outcome(ruleset: Ruleset, userId: string, ctx: EvalContext): Outcome {
     for (const [kind, i] of this.perMember) {
       const r = ruleset[kind][i]!;
-      if (ruleMatches(kind, r, this.event, userId, ctx)) return { ruleId: r.rule_id, actions: r.actions, ...summarise(r.actions) };
+      if (this.mayMatch(r, userId, ctx) && ruleMatches(kind, r, this.event, userId, ctx)) return { ruleId: r.rule_id, actions: r.actions, ...summarise(r.actions) };
     }
     return this.fallback;
   }
+
+  /**
+   * False only when the member's rule cannot match, from what the constructor learnt of the
+   * event: with thousands of members, most are ruled out here without a regex or an allocation.
+   */
+  private mayMatch(r: PushRule, userId: string, ctx: EvalContext): boolean {
+    switch (r.rule_id) {
+      case '.m.rule.invite_for_me':
+        return this.invitable;
+      case '.m.rule.is_user_mention':
+        return this.mentioned.has(userId);
+      case '.m.rule.contains_display_name':
+        return this.bodyLower !== undefined && !!ctx.displayName && this.mayHaveWord(ctx.displayName, false);
+      case '.m.rule.contains_user_name':
+        return this.bodyLower !== undefined && typeof r.pattern === 'string' && this.mayHaveWord(r.pattern, true);
+      default:
+        return true;
+    }
+  }
+
+  /**
+   * Whether the body may hold `literal` as a word, case-insensitively. In an ASCII body, a literal
+   * of word characters only is there exactly when it is one of the body's words (\W, even with
+   * the regex's `iu` flags, matches every ASCII non-word character); other ASCII literals are
+   * looked for as substrings; a glob, or a body that is not ASCII, is left to the regex.
+   */
+  private mayHaveWord(literal: string, glob: boolean): boolean {
+    if (this.words === undefined || this.bodyLower == null) return true;
+    if (WORD_CHARS.test(literal)) return this.words.has(literal.toLowerCase());
+    if ((glob && /[*?]/.test(literal)) || !ASCII.test(literal)) return true;
+    return this.bodyLower.includes(literal.toLowerCase());
+  }
 }
+
+const WORD_CHARS = /^[A-Za-z0-9_]+$/;
