@@ -153,11 +153,13 @@ interface SavedState {
 export class MessageBatch {
   readonly messages: { write: BatchedMessage; persisted: PersistedEvent; stored: StoredEvent }[] = [];
 
+  private taken = 0;
+
   constructor(private readonly nids: number[]) {}
 
   /** A fresh nid for the next message (an unused one is a harmless gap). */
   takeNid(): number {
-    const nid = this.nids.pop();
+    const nid = this.nids[this.taken++];
     if (nid === undefined) throw new Error('the batch has no nid left');
     return nid;
   }

@@ -70,14 +70,16 @@ export class WokenSync {
     const ignoresSomeone = base.ignored.size > 0;
     const roomIds = base.joined.map((m) => m.room_id);
     const known = this.d.unreadCounts.known(userId, roomIds, ignoresSomeone);
+    // Only the rooms with remembered counts go to the statement (the others count from scratch).
+    const remembered = roomIds.flatMap((_, i) => (known.entries[i] ? [i] : []));
     const read = await readWoken(this.d.db, ignoresSomeone ? this.statements.ignoring : this.statements.plain, {
       userId,
       deviceId,
       from: base.next.events,
       roomNids: base.joined.map((m) => m.room_nid),
-      rooms: roomIds,
-      knownReceipts: known.receipts,
-      knownUpTo: known.upTo,
+      rooms: remembered.map((i) => roomIds[i]!),
+      knownReceipts: remembered.map((i) => known.receipts[i]!),
+      knownUpTo: remembered.map((i) => known.upTo[i]!),
     });
     if (read.membership_moved || read.scanned > WOKEN_SCAN_LIMIT) return this.fullRead();
     const to: SyncToken = { ...base.next, events: Math.max(base.next.events, read.positions['events'] ?? 0) };

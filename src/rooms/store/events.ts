@@ -332,9 +332,11 @@ export async function writeMessages(
   return new Map(res.rows.map((r) => [Number(r.nid), Number(r.stream)]));
 }
 
+const freshNidsSql = (count: string) => `SELECT ARRAY(SELECT nextval('event_nids_event_nid_seq') FROM generate_series(1, ${count})) AS nids`;
+
 /** `count` fresh event nids (for batches that do not start with a BEGIN). */
 export async function freshEventNids(db: Queryable, count: number): Promise<number[]> {
-  const r = await db.query<{ nids: string[] }>("SELECT ARRAY(SELECT nextval('event_nids_event_nid_seq') FROM generate_series(1, $1)) AS nids", [count]);
+  const r = await db.query<{ nids: string[] }>(freshNidsSql('$1::int'), [count]);
   return r.rows[0]!.nids.map(Number);
 }
 
@@ -343,7 +345,7 @@ export async function freshEventNids(db: Queryable, count: number): Promise<numb
  * already escaped): `count` fresh event nids, and which of the transaction ids were used already.
  */
 export function batchStartSql(count: number, escapedTxns: [string, string, string, string][]): string[] {
-  const out = [`SELECT ARRAY(SELECT nextval('event_nids_event_nid_seq') FROM generate_series(1, ${count})) AS nids`];
+  const out = [freshNidsSql(String(Math.trunc(count)))];
   out.push(
     escapedTxns.length === 0
       ? 'SELECT NULL::text AS user_id, NULL::text AS device_id, NULL::text AS scope, NULL::text AS txn_id, NULL::text AS event_id WHERE false'

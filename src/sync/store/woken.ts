@@ -76,6 +76,7 @@ export function wokenStatements(positionsSql: string): { plain: NamedQuery; igno
 export async function readWoken(
   db: Queryable,
   statement: NamedQuery,
+  /** `rooms`, `knownReceipts`, `knownUpTo`: what UnreadCounts remembers, for the rooms it has. */
   p: { userId: string; deviceId: string; from: number; roomNids: number[]; rooms: string[]; knownReceipts: (string | null)[]; knownUpTo: (number | null)[] },
 ): Promise<WokenResult> {
   const r = await db.query(statement, [p.userId, p.deviceId, p.from, p.roomNids, p.rooms, p.knownReceipts, p.knownUpTo]);
