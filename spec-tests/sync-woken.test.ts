@@ -215,6 +215,26 @@ describe('woken long-polls', () => {
     assert.deepEqual(comparable(read.res), comparable(read.fresh));
   });
 
+  it('after more than a thousand events elsewhere, a full read answers', async () => {
+    const alice = await one.register();
+    const bob = await one.register();
+    const roomId = await sharedRoom(alice, bob);
+    const busy = await createRoom(alice, { preset: 'public_chat' });
+    const since = (await sync(bob)).next_batch;
+    const rooms = one.hs.services.rooms;
+    const sender = { userId: alice.userId, deviceId: alice.deviceId };
+    const w = await woken(one, bob, since, async () => {
+      // Bob is not in the busy room: these wake nobody, but the woken statement scans them.
+      await Promise.all(Array.from({ length: 1001 }, (_, i) => rooms.sendMessage(sender, busy, 'm.room.message', { msgtype: 'm.text', body: `busy ${i}` }, `busy${i}`)));
+      await send(alice, roomId, { msgtype: 'm.text', body: 'for bob' });
+    });
+    assert.equal(w.fullRead, 1);
+    assert.equal(w.oneStatement, 0);
+    assert.deepEqual(w.res.rooms.join[roomId].timeline.events.map((e: any) => e.content.body), ['for bob']);
+    assert.equal(w.res.rooms.join[busy], undefined);
+    assert.deepEqual(comparable(w.res), comparable(w.fresh));
+  });
+
   it('an event sent to another process wakes the long-poll, which answers with one statement', async () => {
     const alice = await one.register();
     const bob = await one.register();
