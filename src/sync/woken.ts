@@ -110,7 +110,7 @@ export class WokenSync {
       ignored: base.ignored,
       cap: {},
     };
-    await this.d.rooms.continueJoined(ctx, base.joined, base.next.events, read.events);
+    await this.d.rooms.continueJoined(ctx, base.joined, base.next.events, read.events, loaded);
     for (const p of inMemory) await p.between(ctx, base.next[p.name], to[p.name]);
     const keys = syncKeyFiguresOf({ counts: read.key_counts, fallback: read.key_fallback });
     ctx.res.device_one_time_keys_count = keys.counts;

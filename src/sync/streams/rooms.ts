@@ -65,7 +65,14 @@ export class RoomsStream implements StreamProvider {
    * A woken long-poll (src/sync/woken.ts): the user's memberships are those `joined` of the
    * empty answer at `from`, and `rows` are every event of those rooms in (from, ctx.to.events].
    */
-  async continueJoined(ctx: SyncContext, joined: sql.MembershipRow[], from: number, rows: sql.TimelineRow[]): Promise<void> {
+  async continueJoined(
+    ctx: SyncContext,
+    joined: sql.MembershipRow[],
+    from: number,
+    rows: sql.TimelineRow[],
+    /** The rows' events (loadRows), loaded once by the caller. */
+    loaded: Map<number, StoredEvent>,
+  ): Promise<void> {
     ctx.joinedMemberships = joined;
     ctx.joinedRooms = joined.map((m) => m.room_id);
     const withEvents = new Set(rows.map((r) => r.room_nid));
@@ -73,7 +80,7 @@ export class RoomsStream implements StreamProvider {
     for (const m of joined) {
       if (withEvents.has(m.room_nid) && roomAllowed(ctx.filter.room, m.room_id)) plans.push({ m, section: 'join', full: false, from, to: ctx.to.events });
     }
-    await this.timelines(ctx, plans, from, rows);
+    await this.timelines(ctx, plans, from, { rows, loaded });
   }
 
   private async build(ctx: SyncContext, from: number | undefined, to: number): Promise<void> {
@@ -126,17 +133,22 @@ export class RoomsStream implements StreamProvider {
     return false;
   }
 
-  /** `read`: every event of the plans' ranges, already read (continueJoined). */
-  private async timelines(ctx: SyncContext, plans: Plan[], since: number | undefined, read?: sql.TimelineRow[]): Promise<void> {
+  /** `read`: every event of the plans' ranges, already read and loaded (continueJoined). */
+  private async timelines(
+    ctx: SyncContext,
+    plans: Plan[],
+    since: number | undefined,
+    read?: { rows: sql.TimelineRow[]; loaded: Map<number, StoredEvent> },
+  ): Promise<void> {
     if (plans.length === 0) return;
     const tx = ctx.tx;
     const tf = ctx.filter.room?.timeline;
     const limit = Math.min(tf?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
-    const slices = limit === 0 ? [] : (read ?? (await sql.timelineSlices(tx, plans.map((p) => ({ roomNid: p.m.room_nid, from: p.from, to: p.to })), limit + 1)));
+    const slices = limit === 0 ? [] : (read?.rows ?? (await sql.timelineSlices(tx, plans.map((p) => ({ roomNid: p.m.room_nid, from: p.from, to: p.to })), limit + 1)));
     const byRoom = new Map<number, { event_nid: number; stream_ordering: number }[]>();
     // (Rows in a stream range: stream_ordering is set.)
     for (const s of slices) (byRoom.get(s.room_nid) ?? byRoom.set(s.room_nid, []).get(s.room_nid)!).push({ event_nid: s.event_nid, stream_ordering: s.stream_ordering! });
-    const loaded = this.d.events.fromRows(tx, slices);
+    const loaded = read?.loaded ?? this.d.events.fromRows(tx, slices);
     // The state at `since` of incremental rooms whose timeline was cut (for the state delta).
     const needSinceState: { roomNid: number; pos: number }[] = [];
     const prepared: { plan: Plan; events: StoredEvent[]; limited: boolean; version: RoomVersion }[] = [];
@@ -158,7 +170,7 @@ export class RoomsStream implements StreamProvider {
     const reader = {
       userId: ctx.userId,
       deviceId: ctx.deviceId,
-      ...(read ? { txnIds: new Map(read.filter((r) => r.txn_id != null).map((r) => [r.event_nid, r.txn_id!])) } : {}),
+      ...(read ? { txnIds: new Map(read.rows.filter((r) => r.txn_id != null).map((r) => [r.event_nid, r.txn_id!])) } : {}),
     };
     const federationFormat = ctx.filter.event_format === 'federation';
     const fields = ctx.filter.event_fields;
