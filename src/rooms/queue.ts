@@ -10,7 +10,8 @@
 // on rooms.head_seq, that the head is still the one it was built on. One round trip instead of
 // three (BEGIN with the lock and the read, the write, COMMIT). If another process moved the head
 // meanwhile, nothing was written and the jobs run again the long way. A batch of message sends,
-// either way, writes all its messages with one statement (MessageBatch).
+// either way, writes all its messages with one statement (MessageBatch); on a remembered head,
+// that statement also carries the writes other rooms have waiting (CombinedMessageWrites).
 //
 // Code that assumes the lock takes a RoomLock, which only this module can create.
 import type pg from 'pg';
@@ -22,10 +23,11 @@ import type { RoomEvent } from '../core/types.js';
 import { notInRoom } from './errors.js';
 import * as roomsSql from './store/rooms.js';
 import * as eventsSql from './store/events.js';
-import { HeadMoved, type BatchedMessage, type WriteRoomRow } from './store/events.js';
+import { HeadMoved, type BatchedMessage, type RoomMessages, type WriteRoomRow } from './store/events.js';
 import type { TxnKey } from './store/rooms.js';
 import type { StoredEvent } from './events.js';
 import { Lru } from './lru.js';
+import { CombinedMessageWrites } from './combined-writes.js';
 
 /** Namespaces of the two-key advisory locks (disjoint from the migration lock's one-key space). */
 const ROOM_LOCK_NAMESPACE = 0x726f6f6d; // "room"
@@ -208,6 +210,8 @@ export class RoomQueue {
   readonly batched = { messages: 0, batches: 0 };
   /** Each room's head after this process's last transaction on it. */
   private readonly heads = new Lru<string, LockedRoom>(REMEMBERED_HEADS);
+  /** The writes of batches on remembered heads, combined across rooms. */
+  readonly combined: CombinedMessageWrites;
 
   constructor(
     private readonly db: Database,
@@ -223,7 +227,9 @@ export class RoomQueue {
       /** What each committed transaction persisted, before listeners hear of it. */
       afterCommit?: (events: PersistedEvent[]) => void;
     } = {},
-  ) {}
+  ) {
+    this.combined = new CombinedMessageWrites(db, { stream: STREAM_LOCK, roomNamespace: ROOM_LOCK_NAMESPACE });
+  }
 
   /**
    * Runs `fn` holding the room's lock, inside a transaction, after every earlier job of the
@@ -334,7 +340,7 @@ export class RoomQueue {
           results.push({ ok: false, err });
         }
       }
-      if (writer && writer.messages.length > 0) await this.writeMessages(tx, lock, writer);
+      if (writer && writer.messages.length > 0) await this.writeMessages(lock, writer, tx);
       return lock.persisted;
     });
     if (lockForHead) this.heads.set(roomId, { ...lockForHead.room, extremities: [...lockForHead.room.extremities] });
@@ -348,15 +354,16 @@ export class RoomQueue {
 
   /**
    * A lone message send, or a batch of them, on a remembered head: built on that head outside a
-   * transaction and written by one autocommitted statement (the lone send's own, or the
-   * batch's), which takes the room's lock and compare-and-swaps its head. False when nothing
-   * was written because the head had moved (or a transaction id of the batch was used
-   * already): the caller runs the jobs again the long way.
+   * transaction and written by one autocommitted statement, which takes the room's lock and
+   * compare-and-swaps its head. On a head of one extremity that statement is the batch's
+   * (MessageBatch), combined with other rooms' (CombinedMessageWrites); else the lone send's
+   * own. False when nothing was written because the head had moved (or a transaction id of the
+   * batch was used already): the caller runs the jobs again the long way.
    */
   private async runOnHead(roomId: string, jobs: Job[], head: LockedRoom): Promise<boolean> {
     const client = await this.db.pool.connect();
     this.hooks.beginTx?.(client);
-    const batched = jobs.length > 1;
+    const batched = head.extremities.length === 1;
     const results: JobResult[] = [];
     let lock: RoomLock;
     try {
@@ -372,7 +379,7 @@ export class RoomQueue {
           results.push({ ok: false, err });
         }
       }
-      if (writer && writer.messages.length > 0) await this.writeMessages(client, lock, writer);
+      if (writer && writer.messages.length > 0) await this.writeMessages(lock, writer);
     } catch (err) {
       this.hooks.endTx?.(client, false);
       client.release();
@@ -424,15 +431,23 @@ export class RoomQueue {
     return kept;
   }
 
-  /** Writes a batch's messages, then gives each its stream position. */
-  private async writeMessages(tx: Queryable, lock: RoomLock, writer: MessageBatch): Promise<void> {
+  /**
+   * Writes a batch's messages, then gives each its stream position: in the transaction `tx`, or
+   * else combined with other rooms' writes. HeadMoved when nothing was written.
+   */
+  private async writeMessages(lock: RoomLock, writer: MessageBatch, tx?: Queryable): Promise<void> {
     const { room } = lock;
-    const placed = await eventsSql.writeMessages(
-      tx,
-      { roomId: room.roomId, roomNid: room.roomNid, headSeq: room.headSeq - writer.messages.length },
-      { stream: STREAM_LOCK, room: lock.advisoryKey },
-      writer.messages.map((m) => m.write),
-    );
+    const write: RoomMessages = {
+      roomId: room.roomId,
+      roomNid: room.roomNid,
+      headSeq: room.headSeq - writer.messages.length,
+      lockKey: lock.advisoryKey[1],
+      messages: writer.messages.map((m) => m.write),
+    };
+    const placed = tx
+      ? (await eventsSql.writeMessages(tx, { stream: STREAM_LOCK, roomNamespace: ROOM_LOCK_NAMESPACE }, [write]))[0]!
+      : await this.combined.write(write);
+    if (placed === null) throw new HeadMoved(`the head of room ${room.roomId} moved, or a transaction id was used`);
     this.batched.batches++;
     this.batched.messages += writer.messages.length;
     for (const m of writer.messages) {

@@ -91,7 +91,7 @@ const WRITE_EVENT: NamedQuery = {
      ),
      lk AS (SELECT pg_advisory_xact_lock($1, $2) FROM head),
      nid AS (
-       INSERT INTO event_nids (event_id) SELECT $3 FROM head
+       INSERT INTO event_nids (event_nid, event_id) SELECT COALESCE($33::bigint, nextval('event_nids_event_nid_seq')), $3 FROM head
        ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
        RETURNING event_nid
      ),
@@ -161,6 +161,8 @@ export async function writeEvent(
     headSeq: number;
     /** A NOTIFY to send with the event, around its stream position (committed with it). */
     announce: { channel: string; before: string; after: string } | null;
+    /** The nid taken for the event beforehand (a message of a batch), if its id is not interned yet. */
+    nid?: number;
   },
 ): Promise<{ event_nid: number; stream_ordering: number; duplicate_of: null } | { event_nid: null; stream_ordering: null; duplicate_of: string }> {
   const push = e.pushActions;
@@ -197,6 +199,7 @@ export async function writeEvent(
     e.announce?.channel ?? '',
     e.announce?.before ?? '',
     e.announce?.after ?? '',
+    e.nid ?? null,
   ]);
   if (res.rows.length === 0) throw new HeadMoved(`the head of room ${e.roomId} moved`);
   return res.rows[0];
@@ -222,42 +225,56 @@ export interface BatchedMessage {
 }
 
 /**
- * The messages (no state, no redaction) of a batch of sends, in one statement: what WRITE_EVENT
- * does for one event, for all of them. Their stream positions are allocated in order under the
- * stream lock, taken here and held to commit. As in WRITE_EVENT, the room's lock is taken (again,
- * for a batch in a transaction) and its head compare-and-swapped; and nothing is written if one
- * of the transaction ids was used already (the messages after it were built on it).
+ * The messages (no state, no redaction) of batches of sends to one or more rooms, in one
+ * statement: what WRITE_EVENT does for one event, for all of them. Their stream positions are
+ * allocated in order under the stream lock, taken here and held to commit. As in WRITE_EVENT,
+ * each room's lock is taken (again, for a batch in a transaction; in the order of their keys, as
+ * every writer of several rooms takes them) and its head compare-and-swapped. A room whose head
+ * moved, or one of whose transaction ids was used already (its messages after that one were
+ * built on it), gets nothing written; the other rooms are written.
  */
 const WRITE_MESSAGES: NamedQuery = {
   name: 'write_messages',
-  text: `WITH room_lock AS (SELECT pg_advisory_xact_lock($8, $9)),
+  text: `WITH rm AS MATERIALIZED (
+       SELECT * FROM jsonb_to_recordset($4::jsonb) AS rm(r int, room_nid bigint, room_id text, head_seq bigint, lock_key int, n int)
+     ),
+     room_locks AS MATERIALIZED (
+       SELECT count(pg_advisory_xact_lock($5, lock_key)) AS taken FROM (SELECT lock_key FROM rm ORDER BY lock_key) k
+     ),
      w AS MATERIALIZED (
-       SELECT * FROM jsonb_to_recordset($3::jsonb) AS w(i int, nid bigint, event_id text, depth bigint, type text, sender text,
+       SELECT * FROM jsonb_to_recordset($3::jsonb) AS w(i int, r int, nid bigint, event_id text, depth bigint, type text, sender text,
          ts bigint, state_before bigint, json text, prev bigint[], txn_user text, txn_device text, txn_scope text, txn_id text,
          push jsonb, channel text, before text, after text)
      ),
-     dup AS (
-       SELECT 1 FROM w JOIN event_txn_ids t
-         ON t.user_id = w.txn_user AND t.device_id = w.txn_device AND t.scope = w.txn_scope AND t.txn_id = w.txn_id
+     dup AS MATERIALIZED (
+       SELECT DISTINCT w.r FROM w, LATERAL (
+         SELECT 1 FROM event_txn_ids t
+          WHERE t.user_id = w.txn_user AND t.device_id = w.txn_device AND t.scope = w.txn_scope AND t.txn_id = w.txn_id
+          LIMIT 1
+       ) used
      ),
      head AS (
-       UPDATE rooms SET head_seq = head_seq + (SELECT count(*) FROM w) FROM room_lock
-        WHERE room_nid = $4 AND head_seq = $5 AND NOT EXISTS (SELECT 1 FROM dup)
-       RETURNING head_seq
+       UPDATE rooms SET head_seq = rooms.head_seq + rm.n FROM rm, room_locks
+        WHERE rooms.room_nid = rm.room_nid AND rooms.head_seq = rm.head_seq AND room_locks.taken > 0
+          AND NOT EXISTS (SELECT 1 FROM dup WHERE dup.r = rm.r)
+       RETURNING rm.r, rm.room_nid, rm.room_id
      ),
-     lk AS (SELECT pg_advisory_xact_lock($1, $2) FROM head),
+     lk AS (SELECT pg_advisory_xact_lock($1, $2) FROM (SELECT 1 FROM head LIMIT 1) h),
+     kept AS MATERIALIZED (
+       SELECT w.*, head.room_nid, head.room_id, row_number() OVER (ORDER BY w.i) AS k FROM w JOIN head USING (r)
+     ),
      alloc AS MATERIALIZED (
-       SELECT row_number() OVER (ORDER BY stream) AS i, stream
-         FROM (SELECT nextval('stream_ordering_seq') AS stream FROM (SELECT i FROM w) g, lk) x
+       SELECT row_number() OVER (ORDER BY stream) AS k, stream
+         FROM (SELECT nextval('stream_ordering_seq') AS stream FROM (SELECT k FROM kept) g, lk) x
      ),
-     placed AS (SELECT w.*, a.stream FROM w JOIN alloc a USING (i)),
+     placed AS (SELECT kept.*, a.stream FROM kept JOIN alloc a USING (k)),
      nids AS (
        INSERT INTO event_nids (event_nid, event_id) SELECT nid, event_id FROM placed
      ),
      ev AS (
        INSERT INTO events (event_nid, room_nid, stream_ordering, depth, type, state_key_nid, sender, origin_server_ts,
                            rejected_reason, state_before, state_after, replaces_nid, json)
-       SELECT nid, $4, stream, depth, type, NULL, sender, ts, NULL, state_before, state_before, NULL, json FROM placed
+       SELECT nid, room_nid, stream, depth, type, NULL, sender, ts, NULL, state_before, state_before, NULL, json FROM placed
      ),
      edges AS (
        INSERT INTO event_edges (event_nid, prev_event_nid) SELECT p.nid, x FROM placed p, unnest(p.prev) AS x
@@ -265,71 +282,91 @@ const WRITE_MESSAGES: NamedQuery = {
      ),
      txn AS (
        INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_nid, created_ts)
-       SELECT txn_user, txn_device, txn_scope, txn_id, nid, $7 FROM placed WHERE txn_id IS NOT NULL
+       SELECT txn_user, txn_device, txn_scope, txn_id, nid, $6 FROM placed WHERE txn_id IS NOT NULL
      ),
      push AS (
        INSERT INTO event_push_actions (user_id, room_id, thread_id, event_id, stream_ordering, actions, notif, highlight, received_ts)
-       SELECT a.user_id, $6, a.thread_id, p.event_id, p.stream, a.actions, a.notif, a.highlight, $7
+       SELECT a.user_id, p.room_id, a.thread_id, p.event_id, p.stream, a.actions, a.notif, a.highlight, $6
          FROM placed p, jsonb_to_recordset(p.push) AS a(user_id text, thread_id text, actions jsonb, notif bool, highlight bool)
      ),
      unextremity AS (
-       DELETE FROM forward_extremities
-        WHERE room_nid = $4 AND event_nid IN (SELECT x FROM placed, unnest(prev) AS x)
+       DELETE FROM forward_extremities f USING (SELECT room_nid, x FROM placed, unnest(prev) AS x) p
+        WHERE f.room_nid = p.room_nid AND f.event_nid = p.x
      ),
      extremity AS (
        INSERT INTO forward_extremities (room_nid, event_nid)
-       SELECT $4, p.nid FROM placed p
+       SELECT p.room_nid, p.nid FROM placed p
         WHERE NOT EXISTS (SELECT 1 FROM w, unnest(w.prev) AS x WHERE x = p.nid)
           AND NOT EXISTS (SELECT 1 FROM event_edges WHERE prev_event_nid = p.nid)
        ON CONFLICT DO NOTHING
      )
-     SELECT nid, stream, CASE WHEN channel <> '' THEN pg_notify(channel, before || stream || after) IS NULL END AS notified
+     SELECT r, nid, stream, CASE WHEN channel <> '' THEN pg_notify(channel, before || stream || after) IS NULL END AS notified
        FROM placed ORDER BY i`,
 };
 
+/** One room's batch of messages for writeMessages, built on the room's head `headSeq`. */
+export interface RoomMessages {
+  roomId: string;
+  roomNid: number;
+  headSeq: number;
+  /** The second key of the room's advisory lock (its namespace is the same for all rooms). */
+  lockKey: number;
+  messages: BatchedMessage[];
+}
+
 /**
- * Writes a batch's messages (sending the announcements given); their stream positions by nid.
- * HeadMoved when nothing was written: the head moved, or a transaction id was used already.
+ * Writes batches of messages of one or more rooms (sending the announcements given), each room
+ * at most once. For each room, in order: its messages' stream positions by nid, or null when
+ * nothing of it was written (its head moved, or a transaction id was used already).
  */
 export async function writeMessages(
   db: Queryable,
-  room: { roomId: string; roomNid: number; headSeq: number },
-  locks: { stream: [number, number]; room: [number, number] },
-  messages: BatchedMessage[],
-): Promise<Map<number, number>> {
-  const records = messages.map((m, i) => ({
-    i: i + 1,
-    nid: m.nid,
-    event_id: m.eventId,
-    depth: m.depth,
-    type: m.type,
-    sender: m.sender,
-    ts: m.originServerTs,
-    state_before: m.stateBefore,
-    json: m.json,
-    prev: m.prevNids,
-    txn_user: m.txn?.userId ?? null,
-    txn_device: m.txn?.deviceId ?? null,
-    txn_scope: m.txn?.scope ?? null,
-    txn_id: m.txn?.txnId ?? null,
-    push: m.pushActions.map((p) => ({ user_id: p.userId, thread_id: p.threadId, actions: p.actions, notif: p.notify, highlight: p.highlight })),
-    channel: m.announce?.channel ?? '',
-    before: m.announce?.before ?? '',
-    after: m.announce?.after ?? '',
-  }));
-  const res = await db.query<{ nid: number; stream: number }>(WRITE_MESSAGES, [
+  locks: { stream: [number, number]; roomNamespace: number },
+  rooms: RoomMessages[],
+): Promise<Array<Map<number, number> | null>> {
+  const records: unknown[] = [];
+  for (let r = 0; r < rooms.length; r++) {
+    for (const m of rooms[r]!.messages) {
+      records.push({
+        i: records.length + 1,
+        r: r + 1,
+        nid: m.nid,
+        event_id: m.eventId,
+        depth: m.depth,
+        type: m.type,
+        sender: m.sender,
+        ts: m.originServerTs,
+        state_before: m.stateBefore,
+        json: m.json,
+        prev: m.prevNids,
+        txn_user: m.txn?.userId ?? null,
+        txn_device: m.txn?.deviceId ?? null,
+        txn_scope: m.txn?.scope ?? null,
+        txn_id: m.txn?.txnId ?? null,
+        push: m.pushActions.map((p) => ({ user_id: p.userId, thread_id: p.threadId, actions: p.actions, notif: p.notify, highlight: p.highlight })),
+        channel: m.announce?.channel ?? '',
+        before: m.announce?.before ?? '',
+        after: m.announce?.after ?? '',
+      });
+    }
+  }
+  const res = await db.query<{ r: number; nid: number; stream: number }>(WRITE_MESSAGES, [
     locks.stream[0],
     locks.stream[1],
     JSON.stringify(records),
-    room.roomNid,
-    room.headSeq,
-    room.roomId,
+    JSON.stringify(rooms.map((room, r) => ({ r: r + 1, room_nid: room.roomNid, room_id: room.roomId, head_seq: room.headSeq, lock_key: room.lockKey, n: room.messages.length }))),
+    locks.roomNamespace,
     Date.now(),
-    locks.room[0],
-    locks.room[1],
   ]);
-  if (res.rows.length !== messages.length) throw new HeadMoved(`the head of room ${room.roomId} moved, or a transaction id was used`);
-  return new Map(res.rows.map((r) => [Number(r.nid), Number(r.stream)]));
+  const placed: Array<Map<number, number> | null> = rooms.map(() => null);
+  for (const row of res.rows) {
+    const r = Number(row.r) - 1;
+    (placed[r] ??= new Map()).set(Number(row.nid), Number(row.stream));
+  }
+  placed.forEach((p, r) => {
+    if (p !== null && p.size !== rooms[r]!.messages.length) throw new Error(`the write of ${rooms[r]!.roomId}'s messages was partial`);
+  });
+  return placed;
 }
 
 const freshNidsSql = (count: string) => `SELECT ARRAY(SELECT nextval('event_nids_event_nid_seq') FROM generate_series(1, ${count})) AS nids`;
