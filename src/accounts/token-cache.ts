@@ -20,18 +20,19 @@ export class TokenCache {
   private readonly byUser = new Map<string, Set<string>>();
   private generation = 0;
 
-  async get(hash: string, load: () => Promise<TokenRow | undefined>): Promise<TokenRow | undefined> {
+  /** The row of an access token (the key: the token itself), from the cache or `load`. */
+  async get(token: string, load: () => Promise<TokenRow | undefined>): Promise<TokenRow | undefined> {
     const now = Date.now();
-    const hit = this.entries.get(hash);
+    const hit = this.entries.get(token);
     if (hit && hit.loadedAt > now - TTL_MS) return hit.row;
     const generation = this.generation;
     const row = await load();
     // Unknown tokens are not kept: a token is only ever created, never revived.
     if (row && generation === this.generation) {
-      this.entries.set(hash, { row, loadedAt: now });
-      let hashes = this.byUser.get(row.user_id);
-      if (!hashes) this.byUser.set(row.user_id, (hashes = new Set()));
-      hashes.add(hash);
+      this.entries.set(token, { row, loadedAt: now });
+      let tokens = this.byUser.get(row.user_id);
+      if (!tokens) this.byUser.set(row.user_id, (tokens = new Set()));
+      tokens.add(token);
       // The index must cover every entry (invalidation finds them through it): start afresh.
       if (this.byUser.size > MAX_TOKENS) {
         this.byUser.clear();
@@ -44,7 +45,7 @@ export class TokenCache {
   /** The user's tokens or standing changed (committed): their next requests read them again. */
   invalidateUser(userId: string): void {
     this.generation++;
-    for (const hash of this.byUser.get(userId) ?? []) this.entries.delete(hash);
+    for (const token of this.byUser.get(userId) ?? []) this.entries.delete(token);
     this.byUser.delete(userId);
   }
 }

@@ -8,10 +8,10 @@
 // room id is derived from it). toWirePdu(event, version) gives the PDU to send; every hash and
 // signature function applies the same reduction itself, so passing a RoomEvent is always safe.
 // eventFromWirePdu goes the other way for received PDUs.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { encodeBase64, encodeBase64Url } from './base64.js';
 import { addContentHash, computeReferenceHash, isCreateEvent } from './hashes.js';
-import { signEvent } from './event-signing.js';
+import { signEventWithBytes } from './event-signing.js';
 import {
   isValidHashEventIdV3,
   isValidHashEventIdV4,
@@ -178,11 +178,14 @@ export function finalizeEvent(partial: PartialPdu, version: RoomVersionLike, ser
   if (!create && typeof pdu.room_id !== 'string') throw new EventFormatError('event has no room_id');
   if (create) delete pdu.room_id; // an explicit `room_id: undefined` must not reach the wire
 
-  const signed = signEvent(addContentHash(pdu), v, serverName, key) as Record<string, unknown> & {
-    signatures: Signatures;
+  const { signed, bytes } = signEventWithBytes(addContentHash(pdu), v, serverName, key) as {
+    signed: Record<string, unknown> & { signatures: Signatures };
+    bytes: Buffer;
   };
+  // The reference hash reads the bytes the signature covers (the redacted event without
+  // signatures, unsigned and age_ts; this one has no other signature): hashed, not built again.
   const eventId =
-    v.eventIdFormat === 'v1' ? (signed.event_id as string) : referenceHashToEventId(computeReferenceHash(signed, v), v);
+    v.eventIdFormat === 'v1' ? (signed.event_id as string) : referenceHashToEventId(new Uint8Array(createHash('sha256').update(bytes).digest()), v);
   const roomId = create ? `!${eventId.slice(1)}` : (signed.room_id as string);
   return { ...signed, event_id: eventId, room_id: roomId } as RoomEvent;
 }

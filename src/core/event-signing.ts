@@ -28,7 +28,18 @@ export function signEvent<T extends object>(
   serverName: string,
   key: SigningKey,
 ): T & { signatures: Signatures } {
-  const signature = encodeBase64(signBytes(eventSigningBytes(pdu, version), key));
+  return signEventWithBytes(pdu, version, serverName, key).signed;
+}
+
+/** signEvent, also returning the bytes the signature covers (eventSigningBytes). */
+export function signEventWithBytes<T extends object>(
+  pdu: T,
+  version: RoomVersionLike,
+  serverName: string,
+  key: SigningKey,
+): { signed: T & { signatures: Signatures }; bytes: Buffer } {
+  const bytes = eventSigningBytes(pdu, version);
+  const signature = encodeBase64(signBytes(bytes, key));
   const prior = (pdu as { signatures?: unknown }).signatures;
   const priorSigs = isObject(prior) ? (prior as Signatures) : {};
   const forServer = Object.prototype.hasOwnProperty.call(priorSigs, serverName) ? priorSigs[serverName] : undefined;
@@ -36,7 +47,7 @@ export function signEvent<T extends object>(
     ...priorSigs,
     [serverName]: { ...(isObject(forServer) ? forServer : {}), [key.keyId]: signature },
   };
-  return { ...pdu, signatures };
+  return { signed: { ...pdu, signatures }, bytes };
 }
 
 /**
