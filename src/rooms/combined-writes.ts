@@ -8,7 +8,11 @@
 // Rooms stay independent: the statement compare-and-swaps each room's head, so a room whose head
 // moved (another process wrote) gets nothing written and its writer goes the long way, while
 // the rooms with it are written.
-import type { Database } from '../db/pool.js';
+//
+// A statement runs on the connection of one of the writers it carries, which each holds while
+// it waits: with as many rooms writing as the pool has connections, a statement that needed
+// one more would wait for ever.
+import type { Queryable } from '../db/pool.js';
 import * as eventsSql from './store/events.js';
 import type { RoomMessages } from './store/events.js';
 
@@ -17,6 +21,8 @@ const MAX_MESSAGES = 256;
 
 interface Pending {
   room: RoomMessages;
+  /** The writer's connection, idle while it waits here. */
+  db: Queryable;
   resolve: (placed: Map<number, number> | null) => void;
   reject: (err: unknown) => void;
 }
@@ -27,19 +33,17 @@ export class CombinedMessageWrites {
   /** Statements sent, and room writes they carried (tests and benchmarks look). */
   readonly counts = { statements: 0, rooms: 0 };
 
-  constructor(
-    private readonly db: Database,
-    private readonly locks: { stream: [number, number]; roomNamespace: number },
-  ) {}
+  constructor(private readonly locks: { stream: [number, number]; roomNamespace: number }) {}
 
   /**
    * Writes one room's messages, with whatever other rooms' writes are waiting. Its messages'
    * stream positions by nid, or null when nothing was written (the room's head moved, or one of
    * its transaction ids was used already). A room has one write here at a time (its queue's).
+   * `db` is the writer's connection, which it must not use until this resolves.
    */
-  write(room: RoomMessages): Promise<Map<number, number> | null> {
+  write(room: RoomMessages, db: Queryable): Promise<Map<number, number> | null> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ room, resolve, reject });
+      this.waiting.push({ room, db, resolve, reject });
       if (!this.inFlight) void this.flush();
     });
   }
@@ -58,8 +62,9 @@ export class CombinedMessageWrites {
         this.counts.statements++;
         this.counts.rooms += group.length;
         try {
+          const db = group[0]!.db;
           const lone = group.length === 1 && group[0]!.room.messages.length === 1 ? group[0]!.room : undefined;
-          const placed = lone ? [await this.writeLone(lone)] : await eventsSql.writeMessages(this.db, this.locks, group.map((p) => p.room));
+          const placed = lone ? [await this.writeLone(db, lone)] : await eventsSql.writeMessages(db, this.locks, group.map((p) => p.room));
           group.forEach((p, i) => p.resolve(placed[i]!));
         } catch (err) {
           const code = (err as { code?: string }).code;
@@ -78,10 +83,10 @@ export class CombinedMessageWrites {
    * One message alone: by the statement that writes any one event, which PostgreSQL runs in
    * about half the time of the batches' (measured: 0.21 against 0.36 ms).
    */
-  private async writeLone(room: RoomMessages): Promise<Map<number, number> | null> {
+  private async writeLone(db: Queryable, room: RoomMessages): Promise<Map<number, number> | null> {
     const m = room.messages[0]!;
     try {
-      const written = await eventsSql.writeEvent(this.db, {
+      const written = await eventsSql.writeEvent(db, {
         nid: m.nid,
         eventId: m.eventId,
         roomId: room.roomId,
