@@ -6,9 +6,14 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { resolveConfig } from '../../src/config/load.js';
+import { Database } from '../../src/db/pool.js';
 import { createLogger } from '../../src/logger.js';
 import { startHomeserver, type Homeserver } from '../../src/server.js';
 import { TestClient } from './client.js';
+
+// Every test server refuses queries through the pool from code holding a connection (they can
+// wait for ever once the pool is exhausted): such a query fails the test that makes it.
+Database.refuseNestedQueries = true;
 
 export interface TestServer {
   hs: Homeserver;
@@ -94,6 +99,8 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, o
     async stop() {
       await hs.stop();
       rmSync(dir, { recursive: true, force: true });
+      const nested = Database.nestedQueries.splice(0);
+      if (nested.length > 0) throw new Error(`queries through the pool while holding a connection:\n${nested.join('\n')}`);
     },
   };
 }

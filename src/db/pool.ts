@@ -1,4 +1,5 @@
 // The PostgreSQL pool and the transaction helper every service composes its stores in.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 
@@ -16,10 +17,24 @@ export interface NamedQuery {
   text: string;
 }
 
+/**
+ * Set while code holds a pool connection for a transaction (withTx, the room queue). Such code
+ * must make its queries on that connection: a query through the pool would wait for a second
+ * one, and once concurrent holders have taken every connection, they all wait for ever. Tests
+ * turn `Database.refuseNestedQueries` on, and such a query then throws, naming the holder.
+ */
+export const holdingConnection = new AsyncLocalStorage<string>();
+
 // BIGINT columns hold timestamps and stream positions, all within 2^53; read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export class Database {
+  /**
+   * Tests: a query through the pool while holding a connection throws (see holdingConnection),
+   * and is recorded here too, in case the caller swallows the error.
+   */
+  static refuseNestedQueries = false;
+  static readonly nestedQueries: string[] = [];
   readonly pool: pg.Pool;
 
   constructor(
@@ -33,6 +48,14 @@ export class Database {
   }
 
   query<R extends pg.QueryResultRow = any>(text: string | NamedQuery, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    if (Database.refuseNestedQueries) {
+      const holder = holdingConnection.getStore();
+      if (holder !== undefined) {
+        const err = new Error(`a query through the pool inside ${holder}, which holds a connection: ${typeof text === 'string' ? text.slice(0, 80) : text.name}`);
+        Database.nestedQueries.push(err.stack ?? err.message);
+        throw err;
+      }
+    }
     return typeof text === 'string' ? this.pool.query<R>(text, values) : this.pool.query<R>({ ...text, ...(values ? { values } : {}) });
   }
 
@@ -46,7 +69,7 @@ export class Database {
       const started = performance.now();
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
-        const result = await fn(client);
+        const result = await holdingConnection.run(`transaction ${name}`, () => fn(client));
         await client.query('COMMIT');
         this.log.trace({ tx: name, ms: +(performance.now() - started).toFixed(2) }, 'transaction');
         return result;

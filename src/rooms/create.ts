@@ -83,17 +83,22 @@ export async function createRoom(d: RoomDeps, creator: string, req: CreateRoomRe
   const preset = PRESETS[req.preset ?? (req.visibility === 'public' ? 'public_chat' : 'private_chat')];
 
   const invitees = [...new Set(req.invite ?? [])];
+  // Profiles are read here, before the room's transaction: a read through the pool while it
+  // holds a connection could wait for ever once concurrent transactions hold them all.
+  type Profile = { displayname?: string; avatar_url?: string };
+  const profiles = new Map<string, Profile>();
   for (const u of invitees) {
     if (!isValidUserId(u)) throw new MatrixError('M_INVALID_PARAM', `${u} is not a valid user id`);
     if (domainOf(u) !== d.serverName) {
       throw new MatrixError('M_FORBIDDEN', `Cannot invite ${u}: inviting users of other servers needs federation, which this server does not offer yet`);
     }
     try {
-      await d.accounts.getProfile(u);
+      profiles.set(u, await d.accounts.getProfile(u));
     } catch {
       throw new MatrixError('M_NOT_FOUND', `User ${u} does not exist`);
     }
   }
+  const creatorProfile: Profile = await d.accounts.getProfile(creator).catch(() => ({}));
 
   // As Synapse: an override listing users must list the creator (v1-v11), or they would lock
   // themselves out of their own room halfway through creating it; v12 creators have infinite
@@ -152,7 +157,7 @@ export async function createRoom(d: RoomDeps, creator: string, req: CreateRoomRe
 
       await persistEvent(d, lock, create);
       // 2. The creator joins.
-      const { displayname, avatar_url } = await d.accounts.getProfile(creator).catch(() => ({}) as { displayname?: string; avatar_url?: string });
+      const { displayname, avatar_url } = creatorProfile;
       await state('m.room.member', { membership: 'join', ...(displayname !== undefined ? { displayname } : {}), ...(avatar_url !== undefined ? { avatar_url } : {}) }, creator);
 
       // 3. Power levels: an initial_state power levels event replaces the defaults; the preset
@@ -191,7 +196,7 @@ export async function createRoom(d: RoomDeps, creator: string, req: CreateRoomRe
 
       // 8. Invites.
       for (const u of invitees) {
-        const p = await d.accounts.getProfile(u).catch(() => ({}) as { displayname?: string; avatar_url?: string });
+        const p = profiles.get(u) ?? {};
         await sendUnderLock(d, lock, {
           type: 'm.room.member',
           sender: creator,

@@ -15,7 +15,7 @@
 //
 // Code that assumes the lock takes a RoomLock, which only this module can create.
 import type pg from 'pg';
-import type { Database, Queryable } from '../db/pool.js';
+import { holdingConnection, type Database, type Queryable } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { MatrixError } from '../http/errors.js';
 import { getRoomVersion, type RoomVersion } from '../core/room-versions.js';
@@ -228,7 +228,7 @@ export class RoomQueue {
       afterCommit?: (events: PersistedEvent[]) => void;
     } = {},
   ) {
-    this.combined = new CombinedMessageWrites(db, { stream: STREAM_LOCK, roomNamespace: ROOM_LOCK_NAMESPACE });
+    this.combined = new CombinedMessageWrites({ stream: STREAM_LOCK, roomNamespace: ROOM_LOCK_NAMESPACE });
   }
 
   /**
@@ -372,7 +372,7 @@ export class RoomQueue {
       for (const job of jobs) {
         const saved = lock.saveState();
         try {
-          results.push({ ok: true, value: await job.fn(lock) });
+          results.push({ ok: true, value: await holdingConnection.run(`a write on the head of ${roomId}`, () => job.fn(lock)) });
         } catch (err) {
           if (!(err instanceof MatrixError) || err.errcode === 'M_BAD_STATE') throw err;
           lock.restoreState(saved);
@@ -433,7 +433,8 @@ export class RoomQueue {
 
   /**
    * Writes a batch's messages, then gives each its stream position: in the transaction `tx`, or
-   * else combined with other rooms' writes. HeadMoved when nothing was written.
+   * else combined with other rooms' writes (on the lock's connection, or another writer's).
+   * HeadMoved when nothing was written.
    */
   private async writeMessages(lock: RoomLock, writer: MessageBatch, tx?: Queryable): Promise<void> {
     const { room } = lock;
@@ -446,7 +447,7 @@ export class RoomQueue {
     };
     const placed = tx
       ? (await eventsSql.writeMessages(tx, { stream: STREAM_LOCK, roomNamespace: ROOM_LOCK_NAMESPACE }, [write]))[0]!
-      : await this.combined.write(write);
+      : await this.combined.write(write, lock.tx);
     if (placed === null) throw new HeadMoved(`the head of room ${room.roomId} moved, or a transaction id was used`);
     this.batched.batches++;
     this.batched.messages += writer.messages.length;
@@ -497,7 +498,9 @@ export class RoomQueue {
         const results = (await client.query(
           [`BEGIN; SELECT pg_advisory_xact_lock(${ROOM_LOCK_NAMESPACE}, ${key})`, eventsSql.roomForWriteSql(client.escapeLiteral(roomId)), ...more].join('; '),
         )) as unknown as pg.QueryResult[];
-        const result = await fn(client, eventsSql.parseRoomForWrite(results[2]!.rows[0]), results.slice(3));
+        const result = await holdingConnection.run(`the room transaction of ${roomId}`, () =>
+          fn(client, eventsSql.parseRoomForWrite(results[2]!.rows[0]), results.slice(3)),
+        );
         await client.query('COMMIT');
         committed = true;
         this.log.trace({ tx: 'persist_events', roomId, ms: +(performance.now() - started).toFixed(2) }, 'transaction');
