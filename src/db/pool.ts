@@ -18,12 +18,22 @@ export interface NamedQuery {
 }
 
 /**
- * Set while code holds a pool connection for a transaction (withTx, the room queue). Such code
- * must make its queries on that connection: a query through the pool would wait for a second
- * one, and once concurrent holders have taken every connection, they all wait for ever. Tests
- * turn `Database.refuseNestedQueries` on, and such a query then throws, naming the holder.
+ * Set while code holds a pool connection for a transaction (withTx, the room queue, a sync's
+ * snapshot). Such code must make its queries on that connection: a query through the pool would
+ * wait for a second one, and once concurrent holders have taken every connection, they all wait
+ * for ever. Tests turn `Database.refuseNestedQueries` on, and such a query then throws, naming
+ * the holder.
  */
-export const holdingConnection = new AsyncLocalStorage<string>();
+const holdingConnection = new AsyncLocalStorage<string>();
+
+/**
+ * Runs `fn`, which holds a pool connection (described by `holder`). The holder is only tracked
+ * when tests ask (refuseNestedQueries): an AsyncLocalStorage in use makes every promise of the
+ * process carry it, a cost production does not need to pay.
+ */
+export function holdingConnectionFor<T>(holder: string, fn: () => T): T {
+  return Database.refuseNestedQueries ? holdingConnection.run(holder, fn) : fn();
+}
 
 // BIGINT columns hold timestamps and stream positions, all within 2^53; read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -69,7 +79,7 @@ export class Database {
       const started = performance.now();
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
-        const result = await holdingConnection.run(`transaction ${name}`, () => fn(client));
+        const result = await holdingConnectionFor(`transaction ${name}`, () => fn(client));
         await client.query('COMMIT');
         this.log.trace({ tx: name, ms: +(performance.now() - started).toFixed(2) }, 'transaction');
         return result;

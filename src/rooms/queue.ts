@@ -15,7 +15,7 @@
 //
 // Code that assumes the lock takes a RoomLock, which only this module can create.
 import type pg from 'pg';
-import { holdingConnection, type Database, type Queryable } from '../db/pool.js';
+import { holdingConnectionFor, type Database, type Queryable } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { MatrixError } from '../http/errors.js';
 import { getRoomVersion, type RoomVersion } from '../core/room-versions.js';
@@ -372,7 +372,7 @@ export class RoomQueue {
       for (const job of jobs) {
         const saved = lock.saveState();
         try {
-          results.push({ ok: true, value: await holdingConnection.run(`a write on the head of ${roomId}`, () => job.fn(lock)) });
+          results.push({ ok: true, value: await holdingConnectionFor(`a write on the head of ${roomId}`, () => job.fn(lock)) });
         } catch (err) {
           if (!(err instanceof MatrixError) || err.errcode === 'M_BAD_STATE') throw err;
           lock.restoreState(saved);
@@ -498,7 +498,7 @@ export class RoomQueue {
         const results = (await client.query(
           [`BEGIN; SELECT pg_advisory_xact_lock(${ROOM_LOCK_NAMESPACE}, ${key})`, eventsSql.roomForWriteSql(client.escapeLiteral(roomId)), ...more].join('; '),
         )) as unknown as pg.QueryResult[];
-        const result = await holdingConnection.run(`the room transaction of ${roomId}`, () =>
+        const result = await holdingConnectionFor(`the room transaction of ${roomId}`, () =>
           fn(client, eventsSql.parseRoomForWrite(results[2]!.rows[0]), results.slice(3)),
         );
         await client.query('COMMIT');

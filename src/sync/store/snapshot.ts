@@ -1,7 +1,7 @@
 // The one snapshot a sync request reads: REPEATABLE READ READ ONLY, so every stream's latest()
 // and rows agree with each other.
 import type pg from 'pg';
-import { holdingConnection, type Database, type Queryable } from '../../db/pool.js';
+import { holdingConnectionFor, type Database, type Queryable } from '../../db/pool.js';
 
 const BEGIN = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
 
@@ -35,7 +35,7 @@ export async function inSnapshot<T>(
         return run;
       },
     };
-    result = await holdingConnection.run('a sync snapshot', () => fn(serial, firstRow));
+    result = await holdingConnectionFor('a sync snapshot', () => fn(serial, firstRow));
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     client.release();
