@@ -45,6 +45,8 @@ export function createApp(opts: AppOptions): express.Express {
 
   app.use((req, res, next) => {
     req.id = `${REQUEST_ID_PREFIX}${(++requestCount).toString(36)}`;
+    // The request log is at info level: below it, no listener (one per request) is needed.
+    if (!opts.log.isLevelEnabled('info')) return next();
     const started = performance.now();
     res.on('finish', () => {
       // The route pattern, not the URL: the URL may hold an access token or personal data.
