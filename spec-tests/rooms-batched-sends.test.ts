@@ -4,10 +4,9 @@
 // event, a refused send with its error, and the room's history stays one linear chain.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { TestClient } from './support/client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { sendMessage } from '../src/rooms/send.js';
-import { createRoom, enc, join } from './support/sync.js';
+import { createRoom, enc, join, sendText } from './support/sync.js';
 
 describe('batched message sends', () => {
   let server: TestServer;
@@ -16,8 +15,7 @@ describe('batched message sends', () => {
   });
   after(() => server.stop());
 
-  const put = (c: TestClient, roomId: string, txnId: string, body: string) =>
-    c.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/${txnId}`, { msgtype: 'm.text', body });
+  const put = sendText;
 
   /** The room's events as stored, in stream order: id, prev events, depth, body. */
   async function chain(roomId: string): Promise<{ id: string; prev: string[]; depth: number; body?: string; sender: string }[]> {

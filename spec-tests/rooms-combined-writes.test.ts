@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import type { TestClient } from './support/client.js';
+import type { Response as TestResponse } from './support/client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STREAM_LOCK } from '../src/rooms/queue.js';
-import { createRoom, enc } from './support/sync.js';
+import { createRoom, sendText } from './support/sync.js';
 
 describe('message writes combined across rooms', () => {
   let server: TestServer;
@@ -18,8 +18,7 @@ describe('message writes combined across rooms', () => {
   });
   after(() => server.stop());
 
-  const put = (c: TestClient, roomId: string, txnId: string, body: string) =>
-    c.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/${txnId}`, { msgtype: 'm.text', body });
+  const put = sendText;
 
   /** The room's messages as stored, in stream order: id, prev events, body. */
   async function chain(roomId: string): Promise<{ id: string; prev: string[]; body?: string; type: string }[]> {
@@ -74,6 +73,25 @@ describe('message writes combined across rooms', () => {
     }
   }
 
+  /**
+   * Sends `first`, then, while its write is held in flight, `waiting`: all answered 200, the
+   * waiting ones written by one more statement. Which rooms that statement wrote, and the answers.
+   */
+  async function behindOneWrite(first: () => Promise<TestResponse>, waiting: () => Promise<TestResponse>[]) {
+    const combined = server.hs.services.rooms.deps.queue.combined;
+    const before = { ...combined.counts };
+    const { value: answers, written } = await outcomes(() =>
+      withWritesHeld(async () => {
+        const inFlight = first();
+        await new Promise((r) => setTimeout(r, 50));
+        return Promise.all([inFlight, ...waiting()]);
+      }),
+    );
+    for (const r of answers) assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(combined.counts.statements - before.statements, 2, 'the waiting writes went together');
+    return { answers, written };
+  }
+
   it('writes waiting sends of several rooms with one statement, each room a linear history', async () => {
     const users = await Promise.all(Array.from({ length: 4 }, () => server.register()));
     const rooms = await Promise.all(users.map((u) => createRoom(u)));
@@ -124,17 +142,10 @@ describe('message writes combined across rooms', () => {
     const [first, moved, other] = await Promise.all([createRoom(alice), createRoom(bob), createRoom(carol)]);
     // What a write by another process leaves: the head moved on, this process does not know.
     await server.hs.services.db.query('UPDATE rooms SET head_seq = head_seq + 1 WHERE room_id = $1', [moved]);
-    const combined = server.hs.services.rooms.deps.queue.combined;
-    const before = { ...combined.counts };
-    const { value: answers, written } = await outcomes(() =>
-      withWritesHeld(async () => {
-        const inFlight = put(alice, first, 'h0', 'in flight');
-        await new Promise((r) => setTimeout(r, 50));
-        return Promise.all([inFlight, put(bob, moved, 'h1', 'moved'), put(carol, other, 'h2', 'other')]);
-      }),
+    const { answers, written } = await behindOneWrite(
+      () => put(alice, first, 'h0', 'in flight'),
+      () => [put(bob, moved, 'h1', 'moved'), put(carol, other, 'h2', 'other')],
     );
-    for (const r of answers) assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(combined.counts.statements - before.statements, 2, 'the two waiting writes went together');
     assert.deepEqual(written.get(moved), [false], 'nothing of the moved room was written by the combined statement');
     assert.deepEqual(written.get(other), [true], 'the room with it was');
     for (const [roomId, answer, body] of [[moved, answers[1]!, 'moved'], [other, answers[2]!, 'other']] as const) {
@@ -149,17 +160,10 @@ describe('message writes combined across rooms', () => {
     const [first, retried, other] = await Promise.all([createRoom(alice), createRoom(bob), createRoom(carol)]);
     const original = await put(bob, retried, 'once', 'original');
     assert.equal(original.status, 200);
-    const combined = server.hs.services.rooms.deps.queue.combined;
-    const before = { ...combined.counts };
-    const { value: answers, written } = await outcomes(() =>
-      withWritesHeld(async () => {
-        const inFlight = put(alice, first, 'u0', 'in flight');
-        await new Promise((r) => setTimeout(r, 50));
-        return Promise.all([inFlight, put(bob, retried, 'once', 'original'), put(carol, other, 'u1', 'other')]);
-      }),
+    const { answers, written } = await behindOneWrite(
+      () => put(alice, first, 'u0', 'in flight'),
+      () => [put(bob, retried, 'once', 'original'), put(carol, other, 'u1', 'other')],
     );
-    for (const r of answers) assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(combined.counts.statements - before.statements, 2, 'the two waiting writes went together');
     assert.deepEqual(written.get(retried), [false]);
     assert.deepEqual(written.get(other), [true]);
     assert.equal(answers[1]!.body.event_id, original.body.event_id);

@@ -27,6 +27,11 @@ export async function send(c: TestClient, roomId: string, content: Record<string
   return r.body.event_id;
 }
 
+/** PUT of a text message with the transaction id given; the response, whatever its status. */
+export function sendText(c: TestClient, roomId: string, txnId: string, body: string) {
+  return c.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txnId}`, { msgtype: 'm.text', body });
+}
+
 /** A room with `owner` and `others` joined. */
 export async function sharedRoom(owner: TestClient, ...others: TestClient[]): Promise<string> {
   const roomId = await createRoom(owner, { invite: others.map((o) => o.userId) });
