@@ -155,6 +155,39 @@ describe('message writes combined across rooms', () => {
     }
   });
 
+  it('a room whose write fails does not fail the rooms written with it', async () => {
+    const [alice, bob, carol] = await Promise.all([server.register(), server.register(), server.register()]);
+    const [first, broken, other] = await Promise.all([createRoom(alice), createRoom(bob), createRoom(carol)]);
+    const db = server.hs.services.db;
+    // A database that refuses this room's events (a stand-in for any failure of one room's write).
+    const nid = Number((await db.query('SELECT room_nid FROM rooms WHERE room_id = $1', [broken])).rows[0].room_nid);
+    await db.query(`CREATE FUNCTION refuse_room_events() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.room_nid = ${nid} THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$`);
+    await db.query('CREATE TRIGGER refuse_room_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_room_events()');
+    try {
+      const combined = server.hs.services.rooms.deps.queue.combined;
+      const before = { ...combined.counts };
+      const { value: answers, written } = await outcomes(() =>
+        withWritesHeld(async () => {
+          const inFlight = put(alice, first, 'f0', 'in flight');
+          await new Promise((r) => setTimeout(r, 50));
+          return Promise.all([inFlight, put(bob, broken, 'f1', 'refused'), put(carol, other, 'f2', 'other')]);
+        }),
+      );
+      assert.equal(combined.counts.statements - before.statements, 2, 'the waiting writes went together');
+      assert.deepEqual([written.get(broken), written.get(other)], [[false], [false]], 'the failed statement sent both the long way');
+      assert.equal(answers[0]!.status, 200);
+      assert.equal(answers[1]!.status, 500);
+      assert.equal(answers[1]!.body.errcode, 'M_UNKNOWN');
+      assert.equal(answers[2]!.status, 200, JSON.stringify(answers[2]!.body));
+      const others = (await chain(other)).filter((e) => e.type === 'm.room.message');
+      assert.deepEqual(others.map((e) => [e.id, e.body]), [[answers[2]!.body.event_id, 'other']]);
+      assert.deepEqual((await chain(broken)).filter((e) => e.type === 'm.room.message'), []);
+    } finally {
+      await db.query('DROP TRIGGER refuse_room_events ON events; DROP FUNCTION refuse_room_events()');
+    }
+  });
+
   it('a used transaction id answers with its event; the rooms written with it are not held back', async () => {
     const [alice, bob, carol] = await Promise.all([server.register(), server.register(), server.register()]);
     const [first, retried, other] = await Promise.all([createRoom(alice), createRoom(bob), createRoom(carol)]);

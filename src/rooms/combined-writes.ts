@@ -68,9 +68,11 @@ export class CombinedMessageWrites {
           group.forEach((p, i) => p.resolve(placed[i]!));
         } catch (err) {
           const code = (err as { code?: string }).code;
-          // A deadlock or serialization failure (with a writer in another process) undoes the
-          // whole statement: each room then goes the long way, as if its head had moved.
-          if (code === '40P01' || code === '40001') group.forEach((p) => p.resolve(null));
+          // A failed statement wrote nothing. Each room then goes the long way, as if its head
+          // had moved: after a deadlock or serialization failure (with a writer in another
+          // process), or when one of several rooms' writes failed the statement, so that the
+          // others are written and only that one answers with its error. A room alone fails.
+          if (code === '40P01' || code === '40001' || group.length > 1) group.forEach((p) => p.resolve(null));
           else group.forEach((p) => p.reject(err));
         }
       }
