@@ -137,7 +137,11 @@ describe('batched message sends', () => {
       const ids = await Promise.all(
         [1, 2, 3, 0, 4].map((i) => sendMessage(deps, sender, roomId, 'm.room.message', { msgtype: 'm.text', body: `t${i}` }, `t${i}`)),
       );
-      assert.equal(deps.queue.batched.messages - before.messages, 3, 'the waiting sends were written as one batch');
+      // The first send may run alone or with the others (which depends on when the previous
+      // send's queue let go of the room); either way the waiting ones are one batch, and t0,
+      // used before, is not written again.
+      assert.equal(deps.queue.batched.batches - before.batches, 1, 'the waiting sends were written as one batch');
+      assert.ok([3, 4].includes(deps.queue.batched.messages - before.messages));
       const stored = (await chain(roomId)).filter((e) => e.body?.startsWith('t') || e.body === 'earlier');
       assert.deepEqual(stored.map((e) => e.id), [ids[3], ids[0], ids[1], ids[2], ids[4]]);
     } finally {

@@ -276,12 +276,23 @@ export class RoomQueue {
 
   private async runBatch(roomId: string, jobs: Job[]): Promise<void> {
     // Message sends only: their messages are written together, by one statement (MessageBatch).
-    const messages = jobs.length > 1 && jobs.every((j) => j.oneStatement);
-    const batch = messages ? this.withoutRepeatedTxns(roomId, jobs) : jobs;
+    const batch = jobs.length > 1 && jobs.every((j) => j.oneStatement) ? this.withoutRepeatedTxns(roomId, jobs) : jobs;
+    try {
+      await this.runJobs(roomId, batch);
+    } catch (err) {
+      // The batch's own jobs: not those sent back to the queue (withoutRepeatedTxns), which run
+      // later and answer then.
+      for (const job of batch) job.reject(err);
+    }
+  }
+
+  private async runJobs(roomId: string, batch: Job[]): Promise<void> {
     const head = this.heads.get(roomId);
-    if (head && (messages ? head.extremities.length === 1 : batch.length === 1 && batch[0]!.oneStatement)) {
+    // Message sends on a remembered head: alone, or as a batch where the head has one extremity.
+    if (head && batch.every((j) => j.oneStatement) && (batch.length === 1 || head.extremities.length === 1)) {
       if (await this.runOnHead(roomId, batch, head)) return;
     }
+    const messages = batch.length > 1 && batch.every((j) => j.oneStatement);
     const txns = batch.flatMap((j) => (j.txn ? [j.txn] : []));
     const results: JobResult[] = [];
     let lockForHead: RoomLock | undefined;
