@@ -27,9 +27,10 @@ export interface NamedQuery {
 const holdingConnection = new AsyncLocalStorage<string>();
 
 /**
- * Runs `fn`, which holds a pool connection (described by `holder`). The holder is only tracked
- * when tests ask (refuseNestedQueries): an AsyncLocalStorage in use makes every promise of the
- * process carry it, a cost production does not need to pay.
+ * Runs `fn`, which holds a pool connection; `holder` names it (a constant, so that production
+ * builds nothing per call). The holder is only tracked when tests ask (refuseNestedQueries): an
+ * AsyncLocalStorage in use makes every promise of the process carry it, a cost production does
+ * not need to pay. The error's stack shows which code it was.
  */
 export function holdingConnectionFor<T>(holder: string, fn: () => T): T {
   return Database.refuseNestedQueries ? holdingConnection.run(holder, fn) : fn();
@@ -79,7 +80,7 @@ export class Database {
       const started = performance.now();
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
-        const result = await holdingConnectionFor(`transaction ${name}`, () => fn(client));
+        const result = await holdingConnectionFor(name, () => fn(client));
         await client.query('COMMIT');
         this.log.trace({ tx: name, ms: +(performance.now() - started).toFixed(2) }, 'transaction');
         return result;

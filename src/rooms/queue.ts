@@ -383,7 +383,7 @@ export class RoomQueue {
       for (const job of jobs) {
         const saved = lock.saveState();
         try {
-          results.push({ ok: true, value: await holdingConnectionFor(`a write on the head of ${roomId}`, () => job.fn(lock)) });
+          results.push({ ok: true, value: await holdingConnectionFor('a write on a room head', () => job.fn(lock)) });
         } catch (err) {
           if (!(err instanceof MatrixError) || err.errcode === 'M_BAD_STATE') throw err;
           lock.restoreState(saved);
@@ -509,7 +509,7 @@ export class RoomQueue {
         const results = (await client.query(
           [`BEGIN; SELECT pg_advisory_xact_lock(${ROOM_LOCK_NAMESPACE}, ${key})`, eventsSql.roomForWriteSql(client.escapeLiteral(roomId)), ...more].join('; '),
         )) as unknown as pg.QueryResult[];
-        const result = await holdingConnectionFor(`the room transaction of ${roomId}`, () =>
+        const result = await holdingConnectionFor('a room transaction', () =>
           fn(client, eventsSql.parseRoomForWrite(results[2]!.rows[0]), results.slice(3)),
         );
         await client.query('COMMIT');
