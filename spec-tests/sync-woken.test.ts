@@ -1,39 +1,15 @@
 // A woken long-poll answers with one statement when new events in joined rooms woke it
 // (src/sync/woken.ts), and with a full read otherwise. Each test here has a long-poll woken by
 // something, then syncs again from the same token without waiting (a full read) and checks that
-// both answers are the same, and which way the woken one was answered.
+// both answers are the same, and which way the woken one was answered. The answers from memory
+// are turned off here (they would answer most of these): sync-woken-memory.test.ts has them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestClient } from './support/client.js';
 import { via } from './support/multiprocess.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { createRoom, enc, join, send, sharedRoom, sync } from './support/sync.js';
-
-/**
- * The answer without what differs between two reads of the same thing (event ages), and, with
- * `skipped`, without prev_batch: a woken answer starts reading after the events its empty answer
- * left out, a full read before them, so their timelines start at different positions.
- */
-function comparable(res: any, skipped = false): any {
-  const copy = structuredClone(res);
-  const strip = (events: any[] | undefined) => events?.forEach((e) => delete e.unsigned?.age);
-  for (const section of ['join', 'leave'] as const) {
-    for (const room of Object.values<any>(copy.rooms?.[section] ?? {})) {
-      if (skipped) delete room.timeline?.prev_batch;
-      strip(room.timeline?.events);
-      strip(room.state?.events);
-      strip(room.state_after?.events);
-    }
-  }
-  return copy;
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (const started = Date.now(); !cond(); ) {
-    assert.ok(Date.now() - started < 10_000, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { comparable, until, woken, wokenAnswers } from './support/woken.js';
 
 describe('woken long-polls', () => {
   let one: TestServer;
@@ -42,34 +18,12 @@ describe('woken long-polls', () => {
     // Without presence: a sender going online would wake the long-polls too.
     one = await startTestServer({ presence: { enabled: false } });
     two = await startTestServer({ presence: { enabled: false } }, { databaseUrl: one.databaseUrl });
+    for (const s of [one, two]) s.hs.services.sync.sync.woken!.useMemory = false;
   });
   after(async () => {
     await two?.stop();
     await one?.stop();
   });
-
-  const answers = (s: TestServer) => ({ ...s.hs.services.sync.sync.woken!.answers });
-
-  /**
-   * `reader` long-polls from `since` (on `server`), `act` wakes it; returns the woken answer, a
-   * full read from the same token, and how many woken answers each way `server` gave meanwhile.
-   */
-  async function woken(server: TestServer, reader: TestClient, since: string, act: () => Promise<unknown>, params: Record<string, string> = {}) {
-    const waitingBefore = server.hs.services.sync.notifier.waiting;
-    const before = answers(server);
-    const polling = sync(reader, { ...params, since, timeout: '10000' });
-    await until(() => server.hs.services.sync.notifier.waiting > waitingBefore, 'the long-poll to wait');
-    await act();
-    const res = await polling;
-    const after = answers(server);
-    const fresh = await sync(reader, { ...params, since });
-    return {
-      res,
-      fresh,
-      oneStatement: after.oneStatement - before.oneStatement,
-      fullRead: after.fullRead - before.fullRead,
-    };
-  }
 
   it('a message: the same answer as a full read, with counts, from one statement', async () => {
     const alice = await one.register();
@@ -171,7 +125,7 @@ describe('woken long-polls', () => {
     const params = { filter: JSON.stringify({ room: { timeline: { not_types: ['m.room.message'] } } }) };
     const since = (await sync(bob, params)).next_batch;
     // Each event left out wakes the long-poll, which answers nothing and waits on.
-    const answered = () => answers(one).oneStatement;
+    const answered = () => wokenAnswers(one).oneStatement;
     const sendAndWait = async (c: TestClient, content: Record<string, unknown>, type?: string) => {
       const before = answered();
       await send(c, roomId, content, type);

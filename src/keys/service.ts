@@ -60,6 +60,11 @@ const ALWAYS_COUNTED_ALGORITHM = 'signed_curve25519';
 
 export class KeysService {
   readonly streamListeners: StreamListener[] = [];
+  /**
+   * Told after a commit that changed devices' key figures (one-time key counts, unused fallback
+   * keys): sync's cache of them (other processes hear it from the database's announcement).
+   */
+  readonly keyFiguresListeners: ((devices: { userId: string; deviceId: string }[]) => void)[] = [];
   membership: RoomMembershipView = NO_ROOMS;
   remote: RemoteKeys | undefined;
 
@@ -104,6 +109,7 @@ export class KeysService {
       return position;
     });
     if (changedAt !== undefined) this.emit('deviceLists', changedAt, [userId]);
+    if (oneTime.length > 0 || fallback.length > 0) this.keyFiguresChanged([{ userId, deviceId }]);
     return { one_time_key_counts: await this.oneTimeKeyCounts(userId, deviceId) };
   }
 
@@ -256,6 +262,7 @@ export class KeysService {
     const served = new Set(claimed.map((c) => `${c.userId}\u0000${c.deviceId}`));
     const rest = local.filter((w) => !served.has(`${w.userId}\u0000${w.deviceId}`));
     const fallbacks = await deviceKeys.claimFallbackKeys(this.db, rest);
+    this.keyFiguresChanged([...claimed, ...fallbacks]);
     for (const c of [...claimed, ...fallbacks]) {
       const forUser = (oneTimeKeys[c.userId] ??= {});
       forUser[c.deviceId] = { [`${c.algorithm}:${c.keyId}`]: JSON.parse(c.keyJson) };
@@ -312,6 +319,7 @@ export class KeysService {
       return streams.recordDeviceListChanges(tx, [{ userId }]);
     });
     this.emit('deviceLists', position, [userId]);
+    this.keyFiguresChanged(deviceIds.map((deviceId) => ({ userId, deviceId })));
   };
 
   /**
@@ -331,6 +339,17 @@ export class KeysService {
     });
     this.emit('deviceLists', position, [userId]);
   };
+
+  private keyFiguresChanged(devices: { userId: string; deviceId: string }[]): void {
+    if (devices.length === 0) return;
+    for (const l of this.keyFiguresListeners) {
+      try {
+        l(devices);
+      } catch (err) {
+        this.log.warn({ err }, 'key figures listener failed');
+      }
+    }
+  }
 
   /** Tells sync's listeners about a committed change (cross-signing and to-device use it too). */
   emit(stream: 'deviceLists' | 'toDevice', position: number, userIds: string[]): void {

@@ -48,6 +48,13 @@ export class Lru<K, V> {
     }
   }
 
+  clear(): void {
+    this.young = new Map();
+    this.old = new Map();
+    this.youngWeight = 0;
+    this.oldWeight = 0;
+  }
+
   /** Entries held (both generations). */
   get size(): number {
     return this.young.size + this.old.size;

@@ -155,6 +155,8 @@ export async function persistEvent(d: RoomDeps, lock: RoomLock, event: RoomEvent
     replacesNid,
     rejectedReason,
     announced: announcement !== undefined,
+    ...(opts.txn ? { txn: opts.txn } : {}),
+    pushActions,
   };
   d.events.written(tx, storedOf(persisted));
   if (rejectedReason !== null) {
@@ -222,6 +224,8 @@ function batchMessage(
     replacesNid: null,
     rejectedReason: null,
     announced: false,
+    ...(m.txn ? { txn: m.txn } : {}),
+    pushActions: m.pushActions,
   };
   const stored = storedOf(persisted);
   d.events.written(tx, stored);

@@ -23,7 +23,7 @@ import type { RoomEvent } from '../core/types.js';
 import { notInRoom } from './errors.js';
 import * as roomsSql from './store/rooms.js';
 import * as eventsSql from './store/events.js';
-import { HeadMoved, type BatchedMessage, type RoomMessages, type WriteRoomRow } from './store/events.js';
+import { HeadMoved, type BatchedMessage, type PushActionsOf, type RoomMessages, type WriteRoomRow } from './store/events.js';
 import type { TxnKey } from './store/rooms.js';
 import type { StoredEvent } from './events.js';
 import { Lru } from './lru.js';
@@ -60,9 +60,24 @@ export interface PersistedEvent {
   redactedNid?: number;
   /** The write sent the event's announcement to other processes (RoomDeps.announcer). */
   announced: boolean;
+  /** The client transaction the event was sent with. */
+  txn?: TxnKey;
+  /** What push rule evaluation decided for the local members (stored with the event). */
+  pushActions?: PushActionsOf[];
 }
 
-export type EventsPersistedListener = (events: PersistedEvent[]) => void | Promise<void>;
+/**
+ * The stream positions a committed write took, first to last, when every one of them holds an
+ * event of the list (or a rejected one): positions are allocated under the stream lock, so every
+ * position before `first` was settled (committed, or a gap for ever) before this write took its
+ * own. A listener may then know all there is in a range of positions from memory.
+ */
+export interface WrittenSpan {
+  first: number;
+  last: number;
+}
+
+export type EventsPersistedListener = (events: PersistedEvent[], span: WrittenSpan | undefined) => void | Promise<void>;
 
 /** The room as the lock holder sees it; updated by each event persisted under the lock. */
 export interface LockedRoom {
@@ -80,6 +95,20 @@ const LOCK_TOKEN = Symbol('RoomLock');
 
 function txnKey(t: TxnKey): string {
   return `${t.userId}\u0000${t.deviceId}\u0000${t.scope}\u0000${t.txnId}`;
+}
+
+/**
+ * The positions of a write's events, when they follow each other with no gap (a job rolled back
+ * to its savepoint leaves one, and with it no span).
+ */
+function spanOf(persisted: PersistedEvent[]): WrittenSpan | undefined {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const p of persisted) {
+    if (p.stream < first) first = p.stream;
+    if (p.stream > last) last = p.stream;
+  }
+  return last - first + 1 === persisted.length ? { first, last } : undefined;
 }
 
 /** A 32-bit FNV-1a hash of the room id: the second key of the room's advisory lock. */
@@ -476,9 +505,10 @@ export class RoomQueue {
     // Listeners hear only of accepted events: rejected ones are in no timeline.
     const accepted = persisted.filter((p) => p.rejectedReason === null);
     if (accepted.length > 0) {
+      const span = spanOf(persisted);
       for (const listener of this.listeners) {
         try {
-          await listener(accepted);
+          await listener(accepted, span);
         } catch (err) {
           this.log.error({ err }, 'onEventsPersisted listener failed');
         }

@@ -21,8 +21,10 @@ import type { PushEvaluator } from '../rooms/context.js';
 import { Lru } from '../rooms/lru.js';
 import type { RoomService } from '../rooms/service.js';
 import { AccountDataService } from './account-data.js';
+import { KEY_FIGURES_CHANNEL, KeyFiguresCache } from './key-figures-cache.js';
 import { Notifier } from './notifier.js';
 import { PresenceService } from './presence.js';
+import { RecentWrites } from './recent-writes.js';
 import { ReceiptService } from './receipts.js';
 import type { RoomsView } from './rooms-view.js';
 import { registerSyncRoutes } from './routes.js';
@@ -49,6 +51,8 @@ export interface SyncModule {
   delivery: PushDelivery;
   sync: SyncService;
   roomsView: RoomsView;
+  /** The devices' key figures a woken long-poll answered from memory takes. */
+  keyFigures: KeyFiguresCache;
   start(): Promise<void>;
   close(): Promise<void>;
   registerRoutes(routes: RouteTable): void;
@@ -127,6 +131,14 @@ export function buildSync(opts: {
   opts.rooms.deps.accounts.deactivationListeners.push(pushers.onDeactivated);
   // Remembers counts between syncs: each sync counts only what arrived since the last.
   const unreadCounts = new UnreadCounts();
+  // A woken long-poll answers from memory when this process wrote everything since its base.
+  const recentWrites = new RecentWrites();
+  const keyFigures = new KeyFiguresCache();
+  opts.keys.keyFiguresListeners.push((devices) => {
+    for (const d of devices) keyFigures.changed(d.userId, d.deviceId);
+  });
+  notifier.onChannel(KEY_FIGURES_CHANNEL, (payload) => keyFigures.announced(payload));
+  notifier.reconnectListeners.push(() => keyFigures.clear());
   const sync = new SyncService({
     db,
     notifier,
@@ -143,6 +155,7 @@ export function buildSync(opts: {
     presence,
     accountData,
     unreadCounts,
+    memory: { recent: recentWrites, keyFigures, heardOf: (stream) => notifier.heardOf(stream) },
     ackToDevice: (userId, deviceId, upTo) => opts.toDevice.deleteToDeviceUpTo(userId, deviceId, upTo),
     log: log.child({ component: 'sync' }),
   });
@@ -171,7 +184,9 @@ export function buildSync(opts: {
   opts.rooms.deps.pushEvaluator = pushEvaluator(push, config.server_name, opts.rooms, log);
   // The event's write statement sends its NOTIFY (one commit for both).
   opts.rooms.deps.announcer = (e) => notifier.announcement('events', eventTarget(e));
-  opts.rooms.onEventsPersisted((events) => {
+  opts.rooms.onEventsPersisted((events, span) => {
+    // Recorded before the waiters wake: they may answer from it.
+    recentWrites.record(events, span);
     const suffix = `:${config.server_name}`;
     for (const p of events) {
       const e = p.event;
@@ -195,6 +210,7 @@ export function buildSync(opts: {
     delivery,
     sync,
     roomsView,
+    keyFigures,
     async start() {
       await notifier.start();
       presence.start();

@@ -10,6 +10,16 @@ function notifier(): { n: Notifier; published: string[] } {
 }
 
 describe('notifier', () => {
+  it('remembers the furthest position of each stream it heard of', () => {
+    const { n } = notifier();
+    assert.equal(n.heardOf('receipts'), 0);
+    n.notify('receipts', 5, { userIds: [] });
+    n.announced('events', 9, { roomId: '!r:x' });
+    n.notify('receipts', 3, { userIds: ['@a:x'] });
+    assert.equal(n.heardOf('receipts'), 5);
+    assert.equal(n.heardOf('events'), 9);
+  });
+
   it('wakes a waiter of a named user at once', async () => {
     const { n } = notifier();
     const started = performance.now();

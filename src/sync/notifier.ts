@@ -93,6 +93,10 @@ export class Notifier {
   private readonly channelHandlers = new Map<string, (payload: string) => void>();
   /** Told of every change, this process's and the others' (push delivery watches 'events'). */
   readonly listeners: ((stream: string, position: number) => void)[] = [];
+  /** Told when the LISTEN connection is up again: announcements may have been missed meanwhile. */
+  readonly reconnectListeners: (() => void)[] = [];
+  /** The furthest position of each stream this process heard of (its own changes, and the others' as they arrive). */
+  private readonly heard = new Map<string, number>();
 
   constructor(
     private readonly pool: { query(text: string, values?: unknown[]): Promise<unknown> },
@@ -138,6 +142,7 @@ export class Notifier {
     this.listener = client;
     // Changes made elsewhere while we were not listening were missed: wake everyone to re-read.
     this.wakeAll();
+    for (const l of this.reconnectListeners) l();
   }
 
   private scheduleReconnect(client: pg.Client): void {
@@ -161,8 +166,18 @@ export class Notifier {
     } catch {
       return;
     }
+    this.hear(wire.s, wire.p);
     this.wakeLocal({ ...(wire.u ? { userIds: wire.u } : {}), ...(wire.r ? { roomId: wire.r } : {}) });
     for (const l of this.listeners) l(wire.s, wire.p);
+  }
+
+  private hear(stream: string, position: number): void {
+    if (position > (this.heard.get(stream) ?? 0)) this.heard.set(stream, position);
+  }
+
+  /** The furthest position of `stream` this process has heard of (0: none). */
+  heardOf(stream: string): number {
+    return this.heard.get(stream) ?? 0;
   }
 
   /**
@@ -171,6 +186,7 @@ export class Notifier {
    * notification is logged, and the other processes' waiters still end at their timeout.
    */
   notify(stream: string, position: number, target: Target): void {
+    this.hear(stream, position);
     this.wakeLocal(target);
     for (const l of this.listeners) l(stream, position);
     for (const wire of this.wireMessages(stream, position, target)) {
@@ -193,6 +209,7 @@ export class Notifier {
 
   /** A change already announced to the other processes (see `announcement`): wakes this process's side. */
   announced(stream: string, position: number, target: Target): void {
+    this.hear(stream, position);
     this.wakeLocal(target);
     for (const l of this.listeners) l(stream, position);
   }

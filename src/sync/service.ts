@@ -15,7 +15,7 @@ import { inSnapshot } from './store/snapshot.js';
 import { RoomsStream } from './streams/rooms.js';
 import { applyUnreadCounts, emptyResponse, hasContent, type StreamProvider, type SyncContext, type SyncResponse } from './streams/types.js';
 import { emptyToken, formatSyncToken, maxToken, parseSyncToken, STREAM_NAMES, type SyncToken } from './token.js';
-import { WokenSync, type WaitBase } from './woken.js';
+import { WokenSync, type WaitBase, type WokenMemory } from './woken.js';
 
 /** Longest long-poll honoured; clients ask for 30 s, a bogus huge value must not pin a request. */
 export const MAX_SYNC_TIMEOUT_MS = 300_000;
@@ -38,6 +38,8 @@ export interface SyncDeps {
   accountData: AccountDataService;
   /** Notification counts per room and thread, remembered between syncs. */
   unreadCounts: UnreadCounts;
+  /** What lets a woken long-poll answer from memory (woken.ts); without it, the statement answers. */
+  memory?: WokenMemory;
   /** The device acknowledged to-device messages up to this position (it synced with the token). */
   ackToDevice?: (userId: string, deviceId: string, upTo: number) => Promise<unknown>;
   log: Logger;
@@ -66,7 +68,14 @@ export class SyncService {
     const rooms = d.providers.find((p): p is RoomsStream => p instanceof RoomsStream);
     this.woken =
       rooms && this.positionsSql !== undefined
-        ? new WokenSync({ db: d.db, rooms, providers: d.providers, unreadCounts: d.unreadCounts, positionsSql: this.positionsSql })
+        ? new WokenSync({
+            db: d.db,
+            rooms,
+            providers: d.providers,
+            unreadCounts: d.unreadCounts,
+            positionsSql: this.positionsSql,
+            ...(d.memory ? { memory: d.memory } : {}),
+          })
         : undefined;
   }
 
@@ -191,6 +200,7 @@ export class SyncService {
   private async unreadCounts(ctx: SyncContext): Promise<void> {
     const rooms = Object.keys(ctx.res.rooms.join);
     if (rooms.length === 0) return;
-    applyUnreadCounts(ctx, await this.d.unreadCounts.counts(ctx.tx, ctx.userId, rooms, ctx.to.events, ctx.ignored.size > 0));
+    // Counted in the snapshot of the positions: the receipts they were made against are those up to ctx.to.receipts.
+    applyUnreadCounts(ctx, await this.d.unreadCounts.counts(ctx.tx, ctx.userId, rooms, ctx.to.events, ctx.ignored.size > 0, ctx.to.receipts));
   }
 }

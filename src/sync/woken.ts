@@ -16,9 +16,14 @@
 // names) is read outside the snapshot: those are facts that do not change once written.
 import type { Database } from '../db/pool.js';
 import { syncKeyFiguresOf } from '../keys/service.js';
-import type { UnreadCounts } from '../push/unread-counts.js';
+import type { CountRow } from '../push/store.js';
+import type { KnownAction, UnreadCounts } from '../push/unread-counts.js';
+import { storedOf } from '../rooms/persist.js';
+import type { StoredEvent } from '../rooms/events.js';
 import type { Filter } from './filter.js';
-import type { MembershipRow } from './store/rooms.js';
+import type { KeyFiguresCache } from './key-figures-cache.js';
+import type { RecentWrite, RecentWrites } from './recent-writes.js';
+import type { MembershipRow, TimelinePlace } from './store/rooms.js';
 import { readWoken, wokenStatements, WOKEN_SCAN_LIMIT } from './store/woken.js';
 import type { RoomsStream } from './streams/rooms.js';
 import { applyUnreadCounts, emptyResponse, type StreamProvider, type SyncContext, type SyncResponse } from './streams/types.js';
@@ -42,9 +47,19 @@ export interface WokenRequest {
   useStateAfter: boolean;
 }
 
+/** What answering from memory takes: the writes of this process, the devices' key figures. */
+export interface WokenMemory {
+  recent: RecentWrites;
+  keyFigures: KeyFiguresCache;
+  /** The furthest position of a stream this process heard of (Notifier.heardOf). */
+  heardOf: (stream: string) => number;
+}
+
 export class WokenSync {
   /** How woken long-polls were answered (tests and benchmarks look). */
-  readonly answers = { oneStatement: 0, fullRead: 0 };
+  readonly answers = { fromMemory: 0, oneStatement: 0, fullRead: 0 };
+  /** False: woken long-polls always read the database (tests of the statement, benchmarks' A/B). */
+  useMemory = true;
   private readonly statements: ReturnType<typeof wokenStatements>;
 
   constructor(
@@ -56,6 +71,7 @@ export class WokenSync {
       unreadCounts: UnreadCounts;
       /** The statement reading the positions of the providers that have latestSql. */
       positionsSql: string;
+      memory?: WokenMemory;
     },
   ) {
     this.statements = wokenStatements(d.positionsSql);
@@ -66,12 +82,103 @@ export class WokenSync {
    * undefined when a full read must answer (see the top of this file).
    */
   async answer(req: WokenRequest, base: WaitBase): Promise<{ res: SyncResponse; base: WaitBase } | undefined> {
+    return (await this.answerFromMemory(req, base)) ?? this.answerWithStatement(req, base);
+  }
+
+  /**
+   * The answer without the database, when this process wrote every event since the base and
+   * knows the rest: the device's key figures (cached) and the rooms' unread counts (carried
+   * forward). Undefined when it cannot: the statement answers then. The answer's other streams
+   * stay at the base's positions (what another process changed meanwhile comes with the next
+   * sync); one this process saw move since the base sends the long-poll to the statement.
+   */
+  private async answerFromMemory(req: WokenRequest, base: WaitBase): Promise<{ res: SyncResponse; base: WaitBase } | undefined> {
+    const memory = this.d.memory;
+    // Counts for a user who ignores someone leave the ignored senders out: the statement counts.
+    if (!memory || !this.useMemory || base.ignored.size > 0) return undefined;
+    const { userId, deviceId } = req;
+    const from = base.next.events;
+    const chain = memory.recent.chainFrom(from);
+    if (chain.length === 0) return undefined;
+    const upTo = chain[chain.length - 1]!.last;
+    const figures = memory.keyFigures.get(userId, deviceId);
+    if (!figures) return undefined;
+    const to: SyncToken = { ...base.next, events: upTo };
+    const inMemory: StreamProvider[] = [];
+    for (const p of this.d.providers) {
+      if (p.name === 'events') continue;
+      if (p.inMemory) {
+        const now = await p.latest(this.d.db);
+        if (now > base.next[p.name]) {
+          to[p.name] = now;
+          inMemory.push(p);
+        }
+      } else if (memory.heardOf(p.name) > base.next[p.name]) {
+        return undefined;
+      }
+    }
+    const joined = new Map(base.joined.map((m) => [m.room_nid, m]));
+    const rows: TimelinePlace[] = [];
+    const loaded = new Map<number, StoredEvent>();
+    let scanned = 0;
+    for (const w of chain) {
+      for (const e of w.events) {
+        // As the statement's answer: a member event may move memberships, summaries and device
+        // lists; a redaction changes an event the answer may hold.
+        if (e.event.type === 'm.room.member' || e.event.type === 'm.room.redaction' || ++scanned > WOKEN_SCAN_LIMIT) return undefined;
+        if (!joined.has(e.roomNid)) continue;
+        const own = e.txn !== undefined && e.txn.userId === userId && e.txn.deviceId === deviceId;
+        rows.push({ event_nid: e.nid, room_nid: e.roomNid, stream_ordering: e.stream, txn_id: own ? e.txn!.txnId : null });
+        loaded.set(e.nid, storedOf(e));
+      }
+    }
+    // The counts of the rooms with new events, carried forward; the user's receipts there did
+    // not move since the client's token: the answers from it to the base were empty.
+    const counts: CountRow[] = [];
+    for (const roomNid of new Set(rows.map((r) => r.room_nid))) {
+      const roomId = joined.get(roomNid)!.room_id;
+      const carried = this.d.unreadCounts.carryForward(userId, roomId, req.since.receipts, upTo, (after) =>
+        this.knownActions(after >= from ? chain : memory.recent.chainFrom(after), userId, roomNid, after, upTo),
+      );
+      if (!carried) return undefined;
+      counts.push(...carried);
+    }
+
+    const ctx = this.context(req, base, to);
+    await this.d.rooms.continueJoined(ctx, base.joined, from, rows, loaded);
+    for (const p of inMemory) await p.between(ctx, base.next[p.name], to[p.name]);
+    ctx.res.device_one_time_keys_count = figures.counts;
+    ctx.res.device_unused_fallback_key_types = figures.fallback;
+    await this.countTypingRooms(ctx, base, rows, counts, to);
+    this.answers.fromMemory++;
+    return this.finish(ctx, req, base, to, counts);
+  }
+
+  /**
+   * The user's push actions in a room after position `after`, up to `upTo`, from `chain`; undefined
+   * unless the chain holds every position from `after` on to `upTo`.
+   */
+  private knownActions(chain: RecentWrite[], userId: string, roomNid: number, after: number, upTo: number): KnownAction[] | undefined {
+    if (chain.length === 0 || chain[0]!.first > after + 1 || chain[chain.length - 1]!.last < upTo) return undefined;
+    const out: KnownAction[] = [];
+    for (const w of chain) {
+      for (const e of w.events) {
+        if (e.roomNid !== roomNid || e.stream <= after || e.stream > upTo) continue;
+        const a = w.actionFor(e, userId);
+        if (a) out.push({ stream: e.stream, threadId: a.threadId, notify: a.notify, highlight: a.highlight });
+      }
+    }
+    return out;
+  }
+
+  private async answerWithStatement(req: WokenRequest, base: WaitBase): Promise<{ res: SyncResponse; base: WaitBase } | undefined> {
     const { userId, deviceId } = req;
     const ignoresSomeone = base.ignored.size > 0;
     const roomIds = base.joined.map((m) => m.room_id);
     const known = this.d.unreadCounts.known(userId, roomIds, ignoresSomeone);
     // Only the rooms with remembered counts go to the statement (the others count from scratch).
     const remembered = roomIds.flatMap((_, i) => (known.entries[i] ? [i] : []));
+    const figuresTicket = this.d.memory?.keyFigures.ticket();
     const read = await readWoken(this.d.db, ignoresSomeone ? this.statements.ignoring : this.statements.plain, {
       userId,
       deviceId,
@@ -95,10 +202,25 @@ export class WokenSync {
     const loaded = this.d.rooms.loadRows(this.d.db, read.events);
     if (read.events.some((r) => loaded.get(r.event_nid)?.event.type === 'm.room.member')) return this.fullRead();
 
-    const ctx: SyncContext = {
+    const ctx = this.context(req, base, to);
+    await this.d.rooms.continueJoined(ctx, base.joined, base.next.events, read.events, loaded);
+    for (const p of inMemory) await p.between(ctx, base.next[p.name], to[p.name]);
+    const keys = syncKeyFiguresOf({ counts: read.key_counts, fallback: read.key_fallback });
+    if (figuresTicket !== undefined) this.d.memory!.keyFigures.remember(userId, deviceId, keys, figuresTicket);
+    ctx.res.device_one_time_keys_count = keys.counts;
+    ctx.res.device_unused_fallback_key_types = keys.fallback;
+    const receiptsAt = Number(read.positions['receipts'] ?? -1);
+    const counts = this.d.unreadCounts.absorb(userId, roomIds, known, read.counts ?? [], to.events, ignoresSomeone, receiptsAt);
+    await this.countTypingRooms(ctx, base, read.events, counts, to);
+    this.answers.oneStatement++;
+    return this.finish(ctx, req, base, to, counts);
+  }
+
+  private context(req: WokenRequest, base: WaitBase, to: SyncToken): SyncContext {
+    return {
       tx: this.d.db,
-      userId,
-      deviceId,
+      userId: req.userId,
+      deviceId: req.deviceId,
       filter: req.filter,
       fullState: false,
       useStateAfter: req.useStateAfter,
@@ -110,20 +232,19 @@ export class WokenSync {
       ignored: base.ignored,
       cap: {},
     };
-    await this.d.rooms.continueJoined(ctx, base.joined, base.next.events, read.events, loaded);
-    for (const p of inMemory) await p.between(ctx, base.next[p.name], to[p.name]);
-    const keys = syncKeyFiguresOf({ counts: read.key_counts, fallback: read.key_fallback });
-    ctx.res.device_one_time_keys_count = keys.counts;
-    ctx.res.device_unused_fallback_key_types = keys.fallback;
-    const counts = this.d.unreadCounts.absorb(userId, roomIds, known, read.counts ?? [], to.events, ignoresSomeone);
-    // Rooms in the answer for typing alone were not counted by the statement.
-    const counted = new Set(read.events.map((r) => r.room_nid));
+  }
+
+  /** Rooms in the answer for typing alone have no new events, and were not counted: counted here. */
+  private async countTypingRooms(ctx: SyncContext, base: WaitBase, rows: { room_nid: number }[], counts: CountRow[], to: SyncToken): Promise<void> {
+    const counted = new Set(rows.map((r) => r.room_nid));
     const uncounted = base.joined.filter((m) => !counted.has(m.room_nid) && ctx.res.rooms.join[m.room_id]).map((m) => m.room_id);
-    if (uncounted.length > 0) counts.push(...(await this.d.unreadCounts.counts(this.d.db, userId, uncounted, to.events, ignoresSomeone)));
+    if (uncounted.length > 0) counts.push(...(await this.d.unreadCounts.counts(this.d.db, ctx.userId, uncounted, to.events, base.ignored.size > 0)));
+  }
+
+  private finish(ctx: SyncContext, req: WokenRequest, base: WaitBase, to: SyncToken, counts: CountRow[]): { res: SyncResponse; base: WaitBase } {
     applyUnreadCounts(ctx, counts);
     const next = maxToken(req.since, to);
     ctx.res.next_batch = formatSyncToken(next);
-    this.answers.oneStatement++;
     return { res: ctx.res, base: { next, joined: base.joined, ignored: base.ignored } };
   }
 

@@ -78,6 +78,14 @@ const TIMELINE: NamedQuery = {
 /** A timeline row; read with the syncing device's transaction id by the woken statement. */
 export type TimelineRow = EventRow & { txn_id?: string | null };
 
+/** Where a timeline event is, and its transaction id for the syncing device (the timeline's own rows, or known from memory). */
+export interface TimelinePlace {
+  event_nid: number;
+  room_nid: number;
+  stream_ordering: number | null;
+  txn_id?: string | null;
+}
+
 export async function timelineSlices(
   db: Queryable,
   ranges: { roomNid: number; from: number; to: number }[],

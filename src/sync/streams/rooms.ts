@@ -69,7 +69,7 @@ export class RoomsStream implements StreamProvider {
     ctx: SyncContext,
     joined: sql.MembershipRow[],
     from: number,
-    rows: sql.TimelineRow[],
+    rows: sql.TimelinePlace[],
     /** The rows' events (loadRows), loaded once by the caller. */
     loaded: Map<number, StoredEvent>,
   ): Promise<void> {
@@ -138,17 +138,18 @@ export class RoomsStream implements StreamProvider {
     ctx: SyncContext,
     plans: Plan[],
     since: number | undefined,
-    read?: { rows: sql.TimelineRow[]; loaded: Map<number, StoredEvent> },
+    read?: { rows: sql.TimelinePlace[]; loaded: Map<number, StoredEvent> },
   ): Promise<void> {
     if (plans.length === 0) return;
     const tx = ctx.tx;
     const tf = ctx.filter.room?.timeline;
     const limit = Math.min(tf?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
-    const slices = limit === 0 ? [] : (read?.rows ?? (await sql.timelineSlices(tx, plans.map((p) => ({ roomNid: p.m.room_nid, from: p.from, to: p.to })), limit + 1)));
+    const fetched = read || limit === 0 ? [] : await sql.timelineSlices(tx, plans.map((p) => ({ roomNid: p.m.room_nid, from: p.from, to: p.to })), limit + 1);
+    const slices: sql.TimelinePlace[] = limit === 0 ? [] : (read?.rows ?? fetched);
     const byRoom = new Map<number, { event_nid: number; stream_ordering: number }[]>();
     // (Rows in a stream range: stream_ordering is set.)
     for (const s of slices) (byRoom.get(s.room_nid) ?? byRoom.set(s.room_nid, []).get(s.room_nid)!).push({ event_nid: s.event_nid, stream_ordering: s.stream_ordering! });
-    const loaded = read?.loaded ?? this.d.events.fromRows(tx, slices);
+    const loaded = read?.loaded ?? this.d.events.fromRows(tx, fetched);
     // The state at `since` of incremental rooms whose timeline was cut (for the state delta).
     const needSinceState: { roomNid: number; pos: number }[] = [];
     const prepared: { plan: Plan; events: StoredEvent[]; limited: boolean; version: RoomVersion }[] = [];
