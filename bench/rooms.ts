@@ -15,16 +15,22 @@ import pg from 'pg';
 import { asyncCommit, numberArg, startBenchCluster } from './support.js';
 import type { TestClient } from '../spec-tests/support/client.js';
 import { runSendLoad, type SendJob } from './send-load.js';
+import { Database } from '../src/db/pool.js';
 import { StateStore } from '../src/rooms/state-store.js';
 import * as roomsSql from '../src/rooms/store/rooms.js';
 
 const SENDS = numberArg('sends', 2000);
 const MEMBERS = numberArg('members', 5000);
 const CHANGES = numberArg('changes', 10000);
+// The load generator's HTTP client: node:http's instead of a bare connection (bench/send-load.ts).
+const NODE_CLIENT = process.argv.includes('--node-client');
 
 const cluster = await startBenchCluster();
 console.log(`synchronous_commit: ${asyncCommit ? 'off' : 'on'}; load average: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 const { startTestServer } = await import('../spec-tests/support/server.js');
+// The test support turns on the check for queries nested in a held connection (an
+// AsyncLocalStorage around every write: async hooks on every promise). A server runs without it.
+if (!process.env['NESTED_CHECK']) Database.refuseNestedQueries = false;
 const server = await startTestServer({ database: { url: 'postgres://unused', max_connections: 20 } });
 
 if (process.argv.includes('--no-listeners')) server.hs.services.rooms.deps.queue.listeners.length = 0;
@@ -47,7 +53,7 @@ async function measured(label: string, jobs: SendJob[]): Promise<void> {
   const q0 = queries;
   const c0 = await commits();
   const cpu0 = process.cpuUsage();
-  const result = await runSendLoad({ baseUrl: server.baseUrl, jobs, txnPrefix: `${label.length}-${Date.now()}-` });
+  const result = await runSendLoad({ baseUrl: server.baseUrl, jobs, txnPrefix: `${label.length}-${Date.now()}-`, client: NODE_CLIENT ? 'node' : 'raw' });
   const cpu = process.cpuUsage(cpu0);
   if (result.failures.length > 0) throw new Error(`${label} ${result.failures.join('; ')}`);
   // pg_stat_database is updated when a backend reports, at most every ~500 ms (PGSTAT_MIN_INTERVAL).
@@ -56,7 +62,7 @@ async function measured(label: string, jobs: SendJob[]): Promise<void> {
   const n = jobs.reduce((sum, j) => sum + j.count, 0);
   const all = n + jobs.length; // with the load's one warm-up send per client
   console.log(
-    `${label.padEnd(40)} ${rate(n, result.ms)}; per send: ${((cpu.user + cpu.system) / 1000 / all).toFixed(2)} ms server CPU, ${((queries - q0) / all).toFixed(1)} statements, ${((c1 - c0 - 1) / all).toFixed(2)} commits`,
+    `${label.padEnd(40)} ${rate(n, result.ms)}; per send: ${((cpu.user + cpu.system) / 1000 / all).toFixed(2)} ms server CPU, ${(result.clientCpuMs / n).toFixed(2)} ms client CPU, ${((queries - q0) / all).toFixed(1)} statements, ${((c1 - c0 - 1) / all).toFixed(2)} commits`,
   );
 }
 
