@@ -289,9 +289,10 @@ const WRITE_MESSAGES: NamedQuery = {
        SELECT a.user_id, p.room_id, a.thread_id, p.event_id, p.stream, a.actions, a.notif, a.highlight, $6
          FROM placed p, jsonb_to_recordset(p.push) AS a(user_id text, thread_id text, actions jsonb, notif bool, highlight bool)
      ),
+     cited AS MATERIALIZED (SELECT DISTINCT room_nid, x AS event_nid FROM placed, unnest(prev) AS x),
      unextremity AS (
-       DELETE FROM forward_extremities f USING (SELECT room_nid, x FROM placed, unnest(prev) AS x) p
-        WHERE f.room_nid = p.room_nid AND f.event_nid = p.x
+       DELETE FROM forward_extremities f USING cited c
+        WHERE f.room_nid = c.room_nid AND f.event_nid = c.event_nid
      ),
      extremity AS (
        INSERT INTO forward_extremities (room_nid, event_nid)
