@@ -91,6 +91,27 @@ describe('keys: send-to-device', () => {
     const deleted = await server.hs.services.toDevice.deleteToDeviceUpTo(bob.userId, bob.deviceId, first.position);
     assert.equal(deleted, 2);
     assert.deepEqual((await inbox(bob)).events.map((e) => e.content.i), [2, 3, 4]);
+    // The same acknowledgement again (a long-poll repeating its token) has nothing to delete, and
+    // asks the database nothing.
+    const db = server.hs.services.db;
+    const query = db.query;
+    let queries = 0;
+    db.query = ((...args: Parameters<typeof query>) => {
+      queries++;
+      return query.apply(db, args);
+    }) as typeof query;
+    try {
+      assert.equal(await server.hs.services.toDevice.deleteToDeviceUpTo(bob.userId, bob.deviceId, first.position), 0);
+    } finally {
+      db.query = query;
+    }
+    assert.equal(queries, 0);
+    // A message sent since is past every acknowledged position; syncing past it deletes it.
+    await alice.put('/_matrix/client/v3/sendToDevice/m.test/b5', { messages: { [bob.userId]: { [bob.deviceId]: { i: 5 } } } });
+    const all = await inbox(bob);
+    assert.deepEqual(all.events.map((e) => e.content.i), [2, 3, 4, 5]);
+    assert.equal(await server.hs.services.toDevice.deleteToDeviceUpTo(bob.userId, bob.deviceId, all.position), 4);
+    assert.deepEqual((await inbox(bob)).events, []);
   });
 
   it('wakes sync listeners with the new position and the recipients', async () => {

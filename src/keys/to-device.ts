@@ -7,6 +7,7 @@ import { MatrixError } from '../http/errors.js';
 import type { Requester } from '../http/types.js';
 import type { Logger } from '../logger.js';
 import { parseUserId } from '../accounts/user-ids.js';
+import { Lru } from '../rooms/lru.js';
 import * as streams from './store/streams.js';
 import * as store from './store/to-device.js';
 import { isObject, type Json } from './key-json.js';
@@ -31,6 +32,8 @@ export class ToDeviceService {
   readonly streamListeners: StreamListener[] = [];
   remoteSender: RemoteToDeviceSender | undefined;
   private lastPrune = 0;
+  /** Per device, the position its queue was emptied up to by this process (deleteToDeviceUpTo). */
+  private readonly emptiedUpTo = new Lru<string, number>(100_000);
 
   constructor(
     private readonly db: Database,
@@ -132,8 +135,18 @@ export class ToDeviceService {
     };
   }
 
-  /** For sync: the device acknowledged everything up to `upTo` (it synced with that token). */
-  deleteToDeviceUpTo(userId: string, deviceId: string, upTo: number, db: Queryable = this.db): Promise<number> {
-    return store.deleteUpTo(db, userId, deviceId, upTo);
+  /**
+   * For sync: the device acknowledged everything up to `upTo` (it synced with that token). Every
+   * sync with a token calls this; a long-poll repeats the same token until something arrives,
+   * and a DELETE that finds nothing is still a round trip. So the position a device's queue was
+   * emptied up to here is remembered: positions commit in order, and a token covers committed
+   * messages only, so nothing at or below it can arrive after.
+   */
+  async deleteToDeviceUpTo(userId: string, deviceId: string, upTo: number, db: Queryable = this.db): Promise<number> {
+    const key = `${userId}\u0000${deviceId}`;
+    if ((this.emptiedUpTo.get(key) ?? -1) >= upTo) return 0;
+    const deleted = await store.deleteUpTo(db, userId, deviceId, upTo);
+    if (upTo > (this.emptiedUpTo.get(key) ?? -1)) this.emptiedUpTo.set(key, upTo);
+    return deleted;
   }
 }
