@@ -1,7 +1,9 @@
 // On-demand benchmark of the rooms write path and state storage (never part of `npm test`):
-//   npx tsx bench/rooms.ts [--sends N] [--members N] [--changes N] [--async-commit] [--no-listeners]
+//   npx tsx bench/rooms.ts [--sends N] [--members N] [--changes N] [--async-commit] [--no-listeners] [--node-client]
 // Starts a throwaway PostgreSQL cluster and an in-process server, then prints numbers. The
-// clients sending messages run in a child process (send-load.ts): only the server is measured.
+// clients sending messages run in a child process (send-load.ts): only the server is measured,
+// though the load generator shares the machine (its CPU per send is printed; --node-client uses
+// node:http's client instead of bare HTTP/1.1, at about twice that CPU).
 // Besides the rates (which depend on what else the machine runs), each send line prints figures
 // that depend little on load: the server process's CPU time (all its threads), the statements it
 // sent PostgreSQL and the transactions committed, per send.
