@@ -3,26 +3,19 @@
 // figures come from a cache, the unread counts are carried forward. Each test compares the woken
 // answer with a full read from the same token, and checks which way it was answered.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { TestClient } from './support/client.js';
 import { TestDevice } from './support/e2ee.js';
-import { via } from './support/multiprocess.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { secondDevice, via } from './support/multiprocess.js';
+import type { TestServer } from './support/server.js';
 import { enc, send, sharedRoom, sync } from './support/sync.js';
-import { comparable, until, woken, wokenAnswers } from './support/woken.js';
+import { comparable, until, woken, wokenAnswers, wokenServers } from './support/woken.js';
 
 describe('woken long-polls answered from memory', () => {
+  const servers = wokenServers(true);
   let one: TestServer;
   let two: TestServer;
-  before(async () => {
-    // Without presence: a sender going online would wake the long-polls too.
-    one = await startTestServer({ presence: { enabled: false } });
-    two = await startTestServer({ presence: { enabled: false } }, { databaseUrl: one.databaseUrl });
-  });
-  after(async () => {
-    await two?.stop();
-    await one?.stop();
-  });
+  before(() => ({ one, two } = servers));
 
   const text = (c: TestClient, roomId: string, body: string) => () => send(c, roomId, { msgtype: 'm.text', body });
 
@@ -65,11 +58,7 @@ describe('woken long-polls answered from memory', () => {
     const res = await step(alice, since, () => alice.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/${txnId}`, { msgtype: 'm.text', body: 'mine' }), 'fromMemory', 'own');
     assert.equal(res.rooms.join[roomId].timeline.events[0].unsigned.transaction_id, txnId);
 
-    const login = await alice.post('/_matrix/client/v3/login', { type: 'm.login.password', identifier: { type: 'm.id.user', user: alice.userId }, password: alice.password });
-    assert.equal(login.status, 200);
-    const laptop = via(one, alice);
-    laptop.token = login.body.access_token;
-    laptop.deviceId = login.body.device_id;
+    const laptop = await secondDevice(one, alice);
     let since2 = (await sync(laptop)).next_batch;
     since2 = (await step(laptop, since2, text(alice, roomId, 'warm 2'), 'oneStatement', 'warm 2')).next_batch;
     const res2 = await step(laptop, since2, () => alice.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/${txnId}-2`, { msgtype: 'm.text', body: 'phone' }), 'fromMemory', 'other device');

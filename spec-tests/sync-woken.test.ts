@@ -4,26 +4,18 @@
 // both answers are the same, and which way the woken one was answered. The answers from memory
 // are turned off here (they would answer most of these): sync-woken-memory.test.ts has them.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { TestClient } from './support/client.js';
-import { via } from './support/multiprocess.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { secondDevice, via } from './support/multiprocess.js';
+import type { TestServer } from './support/server.js';
 import { createRoom, enc, join, send, sharedRoom, sync } from './support/sync.js';
-import { comparable, until, woken, wokenAnswers } from './support/woken.js';
+import { comparable, until, woken, wokenAnswers, wokenServers } from './support/woken.js';
 
 describe('woken long-polls', () => {
+  const servers = wokenServers(false);
   let one: TestServer;
   let two: TestServer;
-  before(async () => {
-    // Without presence: a sender going online would wake the long-polls too.
-    one = await startTestServer({ presence: { enabled: false } });
-    two = await startTestServer({ presence: { enabled: false } }, { databaseUrl: one.databaseUrl });
-    for (const s of [one, two]) s.hs.services.sync.sync.woken!.useMemory = false;
-  });
-  after(async () => {
-    await two?.stop();
-    await one?.stop();
-  });
+  before(() => ({ one, two } = servers));
 
   it('a message: the same answer as a full read, with counts, from one statement', async () => {
     const alice = await one.register();
@@ -61,11 +53,7 @@ describe('woken long-polls', () => {
     assert.equal(w.res.rooms.join[roomId].timeline.events[0].unsigned.transaction_id, txnId);
     assert.deepEqual(comparable(w.res), comparable(w.fresh));
 
-    const login = await alice.post('/_matrix/client/v3/login', { type: 'm.login.password', identifier: { type: 'm.id.user', user: alice.userId }, password: alice.password });
-    assert.equal(login.status, 200);
-    const laptop = via(one, alice);
-    laptop.token = login.body.access_token;
-    laptop.deviceId = login.body.device_id;
+    const laptop = await secondDevice(one, alice);
     const since2 = (await sync(laptop)).next_batch;
     const w2 = await woken(one, laptop, since2, () => send(alice, roomId, { msgtype: 'm.text', body: 'from the phone' }));
     assert.equal(w2.oneStatement, 1);

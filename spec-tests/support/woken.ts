@@ -1,7 +1,9 @@
 // Helpers of the woken long-poll tests (sync-woken*.test.ts): a long-poll woken by something,
 // then a full read from the same token, and which way the server answered the woken one.
 import assert from 'node:assert/strict';
+import { before } from 'node:test';
 import type { TestClient } from './client.js';
+import { twoProcesses } from './multiprocess.js';
 import type { TestServer } from './server.js';
 import { sync } from './sync.js';
 
@@ -29,6 +31,21 @@ export async function until(cond: () => boolean, what: string): Promise<void> {
     assert.ok(Date.now() - started < 10_000, `timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * For the enclosing describe: two server processes on one database, without presence (a sender
+ * going online would wake the long-polls too). Without `fromMemory`, woken long-polls are
+ * answered from the database only.
+ */
+export function wokenServers(fromMemory: boolean): { readonly one: TestServer; readonly two: TestServer } {
+  const servers = twoProcesses({ presence: { enabled: false } });
+  if (!fromMemory) {
+    before(() => {
+      for (const s of [servers.one, servers.two]) s.hs.services.sync.sync.woken!.useMemory = false;
+    });
+  }
+  return servers;
 }
 
 /** How `server` has answered woken long-polls so far. */
