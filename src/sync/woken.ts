@@ -1,12 +1,15 @@
-// A long-poll that a change woke answers with one statement (store/woken.ts) instead of a full
-// read of every stream (a BEGIN, five statements and a COMMIT), when what woke it is the common
-// case: new events in rooms the user was and stays joined to.
+// A long-poll that a change woke answers without a full read of every stream (a BEGIN, five
+// statements and a COMMIT) when what woke it is the common case: new events in rooms the user
+// was and stays joined to.
 //
 // The empty answer the long-poll found before it waited is the base: its positions, the user's
-// joined rooms and ignored users. One statement then reads, in one snapshot, every stream's
-// position, the events of those rooms past the base's events position, whether any membership
-// of the user moved, the device's key figures and the rooms' unread counts. The answer is what a
-// full read from the base's token would give; it falls back to that full read when
+// joined rooms and ignored users. When this process wrote every event since the base
+// (recent-writes.ts), the answer comes from memory, with no round trip at all: the key figures
+// from their cache, the unread counts carried forward (answerFromMemory). Else one statement
+// (store/woken.ts) reads, in one snapshot, every stream's position, the events of those rooms
+// past the base's events position, whether any membership of the user moved, the device's key
+// figures and the rooms' unread counts. Either answer is what a full read from the base's token
+// would give; a full read answers instead when
 //  - a stream other than the room events (and typing, kept in memory) moved: the full read
 //    sends that too;
 //  - a membership of the user moved, or a member event is among the new events (a summary,
