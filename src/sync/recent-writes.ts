@@ -9,6 +9,8 @@
 // them from a position P is all that happened after P, up to the chain's end. Another process's
 // write, a rolled-back position, or a write that reported no span breaks the chain, and the
 // long-poll reads the database as before.
+import type { StoredEvent } from '../rooms/events.js';
+import { storedOf } from '../rooms/persist.js';
 import type { PersistedEvent, WrittenSpan } from '../rooms/queue.js';
 import type { PushActionsOf } from '../rooms/store/events.js';
 
@@ -22,6 +24,8 @@ const MAX_PUSH_ACTIONS = 50_000;
 
 export class RecentWrite {
   private byUser: Map<string, PushActionsOf> | undefined;
+  /** The events as the event cache holds them, one per event for every long-poll that reads them. */
+  readonly stored: readonly StoredEvent[];
 
   constructor(
     readonly first: number,
@@ -29,7 +33,9 @@ export class RecentWrite {
     /** The accepted events (a rejected one holds a position too, but is in no timeline). */
     readonly events: readonly PersistedEvent[],
     readonly pushActions: number,
-  ) {}
+  ) {
+    this.stored = events.map(storedOf);
+  }
 
   /** What push rule evaluation decided for `userId` about `event` (one of this write's). */
   actionFor(event: PersistedEvent, userId: string): PushActionsOf | undefined {

@@ -21,7 +21,6 @@ import type { Database } from '../db/pool.js';
 import { syncKeyFiguresOf } from '../keys/service.js';
 import type { CountRow } from '../push/store.js';
 import type { KnownAction, UnreadCounts } from '../push/unread-counts.js';
-import { storedOf } from '../rooms/persist.js';
 import type { StoredEvent } from '../rooms/events.js';
 import type { Filter } from './filter.js';
 import type { KeyFiguresCache } from './key-figures-cache.js';
@@ -125,14 +124,15 @@ export class WokenSync {
     const loaded = new Map<number, StoredEvent>();
     let scanned = 0;
     for (const w of chain) {
-      for (const e of w.events) {
+      for (let i = 0; i < w.events.length; i++) {
+        const e = w.events[i]!;
         // As the statement's answer: a member event may move memberships, summaries and device
         // lists; a redaction changes an event the answer may hold.
         if (e.event.type === 'm.room.member' || e.event.type === 'm.room.redaction' || ++scanned > WOKEN_SCAN_LIMIT) return undefined;
         if (!joined.has(e.roomNid)) continue;
         const own = e.txn !== undefined && e.txn.userId === userId && e.txn.deviceId === deviceId;
         rows.push({ event_nid: e.nid, room_nid: e.roomNid, stream_ordering: e.stream, txn_id: own ? e.txn!.txnId : null });
-        loaded.set(e.nid, storedOf(e));
+        loaded.set(e.nid, w.stored[i]!);
       }
     }
     // The counts of the rooms with new events, carried forward; the user's receipts there did
