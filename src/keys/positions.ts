@@ -46,7 +46,7 @@ export function toDevicePosition(token: string): number {
 }
 
 /** Calls each listener; a failing listener is logged by the caller's `onError`, never thrown. */
-export function emitStreamChange(listeners: readonly StreamListener[], change: StreamChange, onError: (err: unknown) => void): void {
+export function emitStreamChange<T = StreamChange>(listeners: readonly ((change: T) => void)[], change: T, onError: (err: unknown) => void): void {
   for (const listener of listeners) {
     try {
       listener(change);

@@ -341,14 +341,7 @@ export class KeysService {
   };
 
   private keyFiguresChanged(devices: { userId: string; deviceId: string }[]): void {
-    if (devices.length === 0) return;
-    for (const l of this.keyFiguresListeners) {
-      try {
-        l(devices);
-      } catch (err) {
-        this.log.warn({ err }, 'key figures listener failed');
-      }
-    }
+    if (devices.length > 0) emitStreamChange(this.keyFiguresListeners, devices, (err) => this.log.warn({ err }, 'key figures listener failed'));
   }
 
   /** Tells sync's listeners about a committed change (cross-signing and to-device use it too). */
