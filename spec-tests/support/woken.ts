@@ -5,6 +5,7 @@ import { before } from 'node:test';
 import type { TestClient } from './client.js';
 import { twoProcesses } from './multiprocess.js';
 import type { TestServer } from './server.js';
+import type { WokenTally } from '../../src/sync/woken.js';
 import { sync } from './sync.js';
 
 /**
@@ -50,25 +51,27 @@ export function wokenServers(fromMemory: boolean): { readonly one: TestServer; r
 
 /** How `server` has answered woken long-polls so far. */
 export const wokenAnswers = (server: TestServer) => ({ ...server.hs.services.sync.sync.woken!.answers });
+/** How `server` has answered syncs continuing from the device's previous answer (their first read). */
+export const continuedAnswers = (server: TestServer) => ({ ...server.hs.services.sync.sync.woken!.continued });
+const minus = (a: WokenTally, b: WokenTally): WokenTally => ({ fromMemory: a.fromMemory - b.fromMemory, oneStatement: a.oneStatement - b.oneStatement, fullRead: a.fullRead - b.fullRead });
 
 /**
  * `reader` long-polls from `since` (on `server`), `act` wakes it; returns the woken answer, a
- * full read from the same token, and how many woken answers each way `server` gave meanwhile.
+ * full read from the same token, how many woken answers each way `server` gave meanwhile, and
+ * (`continued`) how the long-poll's first read was answered when `since` was the token of the
+ * reader's previous answer.
  */
 export async function woken(server: TestServer, reader: TestClient, since: string, act: () => Promise<unknown>, params: Record<string, string> = {}) {
   const waitingBefore = server.hs.services.sync.notifier.waiting;
   const before = wokenAnswers(server);
+  const continuedBefore = continuedAnswers(server);
   const polling = sync(reader, { ...params, since, timeout: '10000' });
   await until(() => server.hs.services.sync.notifier.waiting > waitingBefore, 'the long-poll to wait');
   await act();
   const res = await polling;
   const after = wokenAnswers(server);
+  const continued = minus(continuedAnswers(server), continuedBefore);
+  // The answer's token is now the device's last: this one is read in full.
   const fresh = await sync(reader, { ...params, since });
-  return {
-    res,
-    fresh,
-    fromMemory: after.fromMemory - before.fromMemory,
-    oneStatement: after.oneStatement - before.oneStatement,
-    fullRead: after.fullRead - before.fullRead,
-  };
+  return { res, fresh, ...minus(after, before), continued };
 }

@@ -5,6 +5,7 @@ import type { Database, Queryable } from '../db/pool.js';
 import { MatrixError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import type { UnreadCounts } from '../push/unread-counts.js';
+import { Lru } from '../rooms/lru.js';
 import type { AccountDataService } from './account-data.js';
 import { validateFilter, type Filter } from './filter.js';
 import type { Notifier, WaitSignal } from './notifier.js';
@@ -47,6 +48,17 @@ export interface SyncDeps {
 
 /** Users whose ignored list is remembered between syncs (the most recently syncing ones). */
 const IGNORED_CACHE_SIZE = 10_000;
+/**
+ * What the devices' last answers were built on, weighed by their joined rooms (a membership row
+ * each, about 100 bytes): at most this many rows are kept, the most recently syncing devices'.
+ */
+const LAST_ANSWERS_WEIGHT = 100_000;
+
+/** An answer given to a device: its token, and what it was built on. */
+interface LastAnswer {
+  token: string;
+  base: WaitBase;
+}
 
 export class SyncService {
   /** The providers whose position is read by the one statement sent with BEGIN. */
@@ -58,14 +70,24 @@ export class SyncService {
    * the path of every woken long-poll).
    */
   private readonly ignoredCache = new Map<string, { position: number; ignored: Set<string> }>();
+  /**
+   * Each device's last answer. A client syncs again with the token of its previous answer, and
+   * what that answer was built on (the user's joined rooms at its positions, their ignored
+   * users) is then a base, as the empty answer a long-poll waits on is: the woken path reads
+   * only what came after it, often from memory, instead of a full read of every stream.
+   */
+  private readonly lastAnswers = new Lru<string, LastAnswer>(LAST_ANSWERS_WEIGHT, (a) => 1 + a.base.joined.length);
 
   /** Answers woken long-polls with one statement where it can (woken.ts). */
   readonly woken: WokenSync | undefined;
+  /** The to-device stream puts the device's key figures in every answer of a full read. */
+  private readonly figuresInAnswers: boolean;
 
   constructor(private readonly d: SyncDeps) {
     this.batched = d.providers.filter((p) => p.latestSql !== undefined);
     this.positionsSql = this.batched.length === 0 ? undefined : latestPositionsSql(this.batched.map((p) => ({ name: p.name, sql: p.latestSql! })));
     const rooms = d.providers.find((p): p is RoomsStream => p instanceof RoomsStream);
+    this.figuresInAnswers = d.providers.some((p) => p.name === 'toDevice');
     this.woken =
       rooms && this.positionsSql !== undefined
         ? new WokenSync({
@@ -125,27 +147,52 @@ export class SyncService {
     // Syncing with a token acknowledges the to-device messages it covered.
     if (since && this.d.ackToDevice) await this.d.ackToDevice(userId, deviceId, since.toDevice);
     const deadline = Date.now() + Math.min(Math.max(params.timeoutMs, 0), MAX_SYNC_TIMEOUT_MS);
-    // After an empty answer: what it was built on, for a woken long-poll to continue from.
+    const device = `${userId}\u0000${deviceId}`;
+    // What the answer to continue from was built on: the device's previous answer if the token
+    // is its, then each empty answer the long-poll waits on.
     let base: WaitBase | undefined;
+    if (since && !params.fullState) {
+      const last = this.lastAnswers.get(device);
+      if (last !== undefined && last.token === params.since) base = last.base;
+    }
+    let tally = this.woken?.continued;
     for (;;) {
       const seq = this.d.notifier.seq;
       const answer =
         (base && since && this.woken
-          ? await this.woken.answer({ userId, deviceId, filter, since, useStateAfter: params.useStateAfter === true }, base)
+          ? await this.woken.answer({ userId, deviceId, filter, since, useStateAfter: params.useStateAfter === true }, base, tally)
           : undefined) ??
-        (await inSnapshot(
-          this.d.db,
-          (tx, positions) => this.once(tx, positions, userId, deviceId, filter, since, params.fullState, params.useStateAfter === true),
-          this.positionsSql,
-        ));
+        (await this.fullRead(userId, deviceId, filter, since, params));
+      tally = this.woken?.answers;
       const res = answer.res;
-      if (!since || params.fullState || hasContent(res) || signal.aborted) return res;
       const left = deadline - Date.now();
-      if (left <= 0) return res;
+      if (!since || params.fullState || hasContent(res) || signal.aborted || left <= 0) return this.answered(device, answer);
       base = answer.base;
       const woken = await this.d.notifier.wait(userId, base.joined.map((m) => m.room_id), seq, left, signal);
-      if (!woken) return res;
+      if (!woken) return this.answered(device, answer);
     }
+  }
+
+  /** Every stream past `since` (all of them without it) in one snapshot. */
+  private async fullRead(userId: string, deviceId: string, filter: Filter, since: SyncToken | undefined, params: SyncParams) {
+    // The device's key figures in the answer are remembered for the woken path, unless they
+    // changed after the ticket, taken before the snapshot.
+    const figuresTicket = this.figuresInAnswers ? this.d.memory?.keyFigures.ticket() : undefined;
+    const answer = await inSnapshot(
+      this.d.db,
+      (tx, positions) => this.once(tx, positions, userId, deviceId, filter, since, params.fullState, params.useStateAfter === true),
+      this.positionsSql,
+    );
+    if (figuresTicket !== undefined) {
+      const res = answer.res;
+      this.d.memory!.keyFigures.remember(userId, deviceId, { counts: res.device_one_time_keys_count, fallback: res.device_unused_fallback_key_types }, figuresTicket);
+    }
+    return answer;
+  }
+
+  private answered(device: string, answer: { res: SyncResponse; base: WaitBase }): SyncResponse {
+    this.lastAnswers.set(device, { token: answer.res.next_batch, base: answer.base });
+    return answer.res;
   }
 
   private async once(

@@ -17,6 +17,9 @@
 //  - more than WOKEN_SCAN_LIMIT events came in since, in all rooms.
 // Whatever else an answer needs that the caches lack (a state snapshot, an event a redaction
 // names) is read outside the snapshot: those are facts that do not change once written.
+//
+// A sync continuing from the device's previous answer (its token) starts here too, with that
+// answer's base (service.ts, the README's "Continuing from the previous answer").
 import type { Database } from '../db/pool.js';
 import { syncKeyFiguresOf } from '../keys/service.js';
 import type { CountRow } from '../push/store.js';
@@ -57,9 +60,18 @@ export interface WokenMemory {
   heardOf: (stream: string) => number;
 }
 
+/** How many answers went each way (tests and benchmarks look). */
+export interface WokenTally {
+  fromMemory: number;
+  oneStatement: number;
+  fullRead: number;
+}
+
 export class WokenSync {
-  /** How woken long-polls were answered (tests and benchmarks look). */
-  readonly answers = { fromMemory: 0, oneStatement: 0, fullRead: 0 };
+  /** How woken long-polls were answered. */
+  readonly answers: WokenTally = { fromMemory: 0, oneStatement: 0, fullRead: 0 };
+  /** How syncs continuing from the device's previous answer were, before any wait (service.ts). */
+  readonly continued: WokenTally = { fromMemory: 0, oneStatement: 0, fullRead: 0 };
   /** False: woken long-polls always read the database (tests of the statement, benchmarks' A/B). */
   useMemory = true;
   private readonly statements: ReturnType<typeof wokenStatements>;
@@ -83,8 +95,10 @@ export class WokenSync {
    * The answer to a woken long-poll from `base`, and the base to wait on if it is empty; or
    * undefined when a full read must answer (see the top of this file).
    */
-  async answer(req: WokenRequest, base: WaitBase): Promise<{ res: SyncResponse; base: WaitBase } | undefined> {
-    return (await this.answerFromMemory(req, base)) ?? this.answerWithStatement(req, base);
+  async answer(req: WokenRequest, base: WaitBase, tally: WokenTally = this.answers): Promise<{ res: SyncResponse; base: WaitBase } | undefined> {
+    const fromMemory = await this.answerFromMemory(req, base, tally);
+    if (fromMemory === FULL_READ) return fullRead(tally);
+    return fromMemory ?? this.answerWithStatement(req, base, tally);
   }
 
   /**
@@ -92,31 +106,33 @@ export class WokenSync {
    * knows the rest: the device's key figures (cached) and the rooms' unread counts (carried
    * forward). Undefined when it cannot: the statement answers then. The answer's other streams
    * stay at the base's positions (what another process changed meanwhile comes with the next
-   * sync); one this process saw move since the base sends the long-poll to the statement.
+   * sync). FULL_READ when this process saw one of them move since the base: the statement would
+   * find that too, and leave the answer to the full read.
    */
-  private async answerFromMemory(req: WokenRequest, base: WaitBase): Promise<{ res: SyncResponse; base: WaitBase } | undefined> {
+  private async answerFromMemory(req: WokenRequest, base: WaitBase, tally: WokenTally): Promise<{ res: SyncResponse; base: WaitBase } | typeof FULL_READ | undefined> {
     const memory = this.d.memory;
+    if (!memory || !this.useMemory) return undefined;
+    for (const p of this.d.providers) {
+      if (p.name !== 'events' && !p.inMemory && memory.heardOf(p.name) > base.next[p.name]) return FULL_READ;
+    }
     // Counts for a user who ignores someone leave the ignored senders out: the statement counts.
-    if (!memory || !this.useMemory || base.ignored.size > 0) return undefined;
+    if (base.ignored.size > 0) return undefined;
     const { userId, deviceId } = req;
     const from = base.next.events;
     const chain = memory.recent.chainFrom(from);
-    if (chain.length === 0) return undefined;
-    const upTo = chain[chain.length - 1]!.last;
+    // No chain: nothing new, unless another process wrote (the statement reads what).
+    if (chain.length === 0 && memory.heardOf('events') > from) return undefined;
+    const upTo = chain.length === 0 ? from : chain[chain.length - 1]!.last;
     const figures = memory.keyFigures.get(userId, deviceId);
     if (!figures) return undefined;
     const to: SyncToken = { ...base.next, events: upTo };
     const inMemory: StreamProvider[] = [];
     for (const p of this.d.providers) {
-      if (p.name === 'events') continue;
-      if (p.inMemory) {
-        const now = await p.latest(this.d.db);
-        if (now > base.next[p.name]) {
-          to[p.name] = now;
-          inMemory.push(p);
-        }
-      } else if (memory.heardOf(p.name) > base.next[p.name]) {
-        return undefined;
+      if (p.name === 'events' || !p.inMemory) continue;
+      const now = await p.latest(this.d.db);
+      if (now > base.next[p.name]) {
+        to[p.name] = now;
+        inMemory.push(p);
       }
     }
     const joined = new Map(base.joined.map((m) => [m.room_nid, m]));
@@ -153,7 +169,7 @@ export class WokenSync {
     ctx.res.device_one_time_keys_count = figures.counts;
     ctx.res.device_unused_fallback_key_types = figures.fallback;
     await this.countTypingRooms(ctx, base, rows, counts, to);
-    this.answers.fromMemory++;
+    tally.fromMemory++;
     return this.finish(ctx, req, base, to, counts);
   }
 
@@ -174,7 +190,7 @@ export class WokenSync {
     return out;
   }
 
-  private async answerWithStatement(req: WokenRequest, base: WaitBase): Promise<{ res: SyncResponse; base: WaitBase } | undefined> {
+  private async answerWithStatement(req: WokenRequest, base: WaitBase, tally: WokenTally): Promise<{ res: SyncResponse; base: WaitBase } | undefined> {
     const { userId, deviceId } = req;
     const ignoresSomeone = base.ignored.size > 0;
     const roomIds = base.joined.map((m) => m.room_id);
@@ -191,19 +207,19 @@ export class WokenSync {
       knownReceipts: remembered.map((i) => known.receipts[i]!),
       knownUpTo: remembered.map((i) => known.upTo[i]!),
     });
-    if (read.membership_moved || read.scanned > WOKEN_SCAN_LIMIT) return this.fullRead();
+    if (read.membership_moved || read.scanned > WOKEN_SCAN_LIMIT) return fullRead(tally);
     const to: SyncToken = { ...base.next, events: Math.max(base.next.events, read.positions['events'] ?? 0) };
     const inMemory: StreamProvider[] = [];
     for (const p of this.d.providers) {
       if (p.name === 'events') continue;
       const now = p.latestSql !== undefined ? Number(read.positions[p.name]) : await p.latest(this.d.db);
       if (now <= base.next[p.name]) continue;
-      if (p.latestSql !== undefined || !p.inMemory) return this.fullRead();
+      if (p.latestSql !== undefined || !p.inMemory) return fullRead(tally);
       to[p.name] = now;
       inMemory.push(p);
     }
     const loaded = this.d.rooms.loadRows(this.d.db, read.events);
-    if (read.events.some((r) => loaded.get(r.event_nid)?.event.type === 'm.room.member')) return this.fullRead();
+    if (read.events.some((r) => loaded.get(r.event_nid)?.event.type === 'm.room.member')) return fullRead(tally);
 
     const ctx = this.context(req, base, to);
     await this.d.rooms.continueJoined(ctx, base.joined, base.next.events, read.events, loaded);
@@ -215,7 +231,7 @@ export class WokenSync {
     const receiptsAt = Number(read.positions['receipts'] ?? -1);
     const counts = this.d.unreadCounts.absorb(userId, roomIds, known, read.counts ?? [], to.events, ignoresSomeone, receiptsAt);
     await this.countTypingRooms(ctx, base, read.events, counts, to);
-    this.answers.oneStatement++;
+    tally.oneStatement++;
     return this.finish(ctx, req, base, to, counts);
   }
 
@@ -250,9 +266,12 @@ export class WokenSync {
     ctx.res.next_batch = formatSyncToken(next);
     return { res: ctx.res, base: { next, joined: base.joined, ignored: base.ignored } };
   }
+}
 
-  private fullRead(): undefined {
-    this.answers.fullRead++;
-    return undefined;
-  }
+/** answerFromMemory's word that the full read must answer. */
+const FULL_READ = Symbol('full read');
+
+function fullRead(tally: WokenTally): undefined {
+  tally.fullRead++;
+  return undefined;
 }
