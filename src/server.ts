@@ -10,7 +10,7 @@ import type { PratConfig, ListenerResource } from './config/schema.js';
 import { Database } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import type { Logger } from './logger.js';
-import { createApp } from './http/app.js';
+import { createApp, serverClassesFor } from './http/app.js';
 import { RateLimiter } from './http/rate-limit.js';
 import type { RouteTable } from './http/routes.js';
 import { AccountService } from './accounts/service.js';
@@ -183,8 +183,8 @@ export async function startHomeserver(config: PratConfig, log: Logger, databaseU
       });
       for (const host of listener.bind_addresses) {
         const server = listener.tls
-          ? https.createServer({ cert: readFileSync(listener.tls.certificate_path), key: readFileSync(listener.tls.private_key_path) }, app)
-          : http.createServer(app);
+          ? https.createServer({ cert: readFileSync(listener.tls.certificate_path), key: readFileSync(listener.tls.private_key_path), ...serverClassesFor(app) }, app)
+          : http.createServer(serverClassesFor(app), app);
         // During a stop, every answer closes its connection, so keep-alive clients let go as
         // soon as their requests are done (instead of being cut while sending the next one).
         server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {

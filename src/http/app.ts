@@ -1,6 +1,7 @@
 // The express app of one listener: common middleware (request ids and logs, CORS, raw body
 // with a size limit), the routers of the resources this listener serves, then 404 and errors.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../logger.js';
 import { MatrixError } from './errors.js';
@@ -36,6 +37,40 @@ function isClientHttpError(err: unknown): err is { status: number } {
 // Request ids: unique per process start (a random prefix) without a syscall per request.
 const REQUEST_ID_PREFIX = randomBytes(3).toString('hex');
 let requestCount = 0;
+
+/**
+ * The request and response classes of Node's servers for `app`. Express gives every request and
+ * response its prototypes (app.request, app.response) with Object.setPrototypeOf, and in V8 an
+ * object whose prototype was changed gets a hidden class of its own at every property added
+ * after: each request and response had its own, about 3 KB of them per request (a heap snapshot
+ * of 1,000 idle long-polls held 3,000 descriptor arrays), and every property access on them went
+ * megamorphic. Here app.request and app.response become the prototypes of subclasses of Node's
+ * classes (with the same prototype chain and own properties), so they are born with them,
+ * express's change is a no-op and they share their hidden classes. (A function constructor
+ * with express's prototype would leave them in dictionary mode: V8 sizes its objects for the
+ * properties its own body assigns, none.) Once per app: every server of it uses the same.
+ */
+export function serverClassesFor(app: express.Express): ServerClasses {
+  const known = serverClasses.get(app);
+  if (known) return known;
+  class AppRequest extends http.IncomingMessage {}
+  class AppResponse extends http.ServerResponse {}
+  rootUnder(AppRequest.prototype, app.request);
+  rootUnder(AppResponse.prototype, app.response);
+  app.request = AppRequest.prototype as unknown as typeof app.request;
+  app.response = AppResponse.prototype as unknown as typeof app.response;
+  const classes: ServerClasses = { IncomingMessage: AppRequest, ServerResponse: AppResponse as typeof http.ServerResponse };
+  serverClasses.set(app, classes);
+  return classes;
+}
+type ServerClasses = Pick<http.ServerOptions, 'IncomingMessage' | 'ServerResponse'>;
+const serverClasses = new WeakMap<express.Express, ServerClasses>();
+
+/** `target` takes `proto`'s place: its prototype, and its own properties. */
+function rootUnder(target: object, proto: object): void {
+  Object.setPrototypeOf(target, Object.getPrototypeOf(proto));
+  Object.defineProperties(target, Object.getOwnPropertyDescriptors(proto));
+}
 
 export function createApp(opts: AppOptions): express.Express {
   const app = express();
