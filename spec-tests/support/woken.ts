@@ -53,7 +53,8 @@ export function wokenServers(fromMemory: boolean): { readonly one: TestServer; r
 export const wokenAnswers = (server: TestServer) => ({ ...server.hs.services.sync.sync.woken!.answers });
 /** How `server` has answered syncs continuing from the device's previous answer (their first read). */
 export const continuedAnswers = (server: TestServer) => ({ ...server.hs.services.sync.sync.woken!.continued });
-const minus = (a: WokenTally, b: WokenTally): WokenTally => ({ fromMemory: a.fromMemory - b.fromMemory, oneStatement: a.oneStatement - b.oneStatement, fullRead: a.fullRead - b.fullRead });
+/** How many more answers each way `a` counts than `b`. */
+export const minus = (a: WokenTally, b: WokenTally): WokenTally => ({ fromMemory: a.fromMemory - b.fromMemory, oneStatement: a.oneStatement - b.oneStatement, fullRead: a.fullRead - b.fullRead });
 
 /**
  * `reader` long-polls from `since` (on `server`), `act` wakes it; returns the woken answer, a
