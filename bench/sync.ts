@@ -155,12 +155,13 @@ try {
   const latencies: number[] = [];
   const sendTimes: number[] = [];
   // Long-polls until a response carries the room (another change, e.g. the sender's presence
-  // going online at its first message, may wake the sync first).
-  const pollUntilMessage = async () => {
+  // going online at its first message, may wake the sync first), and tells when it arrived: the
+  // latency is the receiver's, whether the sender's answer came before or after.
+  const pollUntilMessage = async (): Promise<number> => {
     for (;;) {
       const res = await timedCall('GET', `/sync?set_presence=offline&timeout=30000&since=${since}`, bob.token);
       since = res.next_batch;
-      if (res.rooms.join[roomId]) return;
+      if (res.rooms.join[roomId]) return performance.now();
     }
   };
   // The first sends of the room are not counted: the sender's first message sets its presence
@@ -171,10 +172,10 @@ try {
     const t0 = performance.now();
     await timedCall('PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/lat${i}`, alice.token, { msgtype: 'm.text', body: `ping ${i}` });
     const put = performance.now() - t0;
-    await polling;
+    const arrived = await polling;
     if (i < 0) continue;
     sendTimes.push(put);
-    latencies.push(performance.now() - t0);
+    latencies.push(arrived - t0);
   }
   const slowest = latencies
     .map((ms, i) => ({ ms, put: sendTimes[i]! }))
